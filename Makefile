@@ -1,0 +1,46 @@
+# rankstream — every target lists itself in `make help`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+$(STAMP): pyproject.toml
+	@# A venv whose interpreter no longer runs (machine changed) is rebuilt from scratch.
+	@$(BIN)/python -c 'import sys' 2>/dev/null || rm -rf $(VENV)
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install rankstream with its dev tools
+
+.PHONY: run
+run: $(STAMP) ## Run a generated stream through the engine and show the top 10 per window
+	$(BIN)/rankstream simulate
+
+.PHONY: test
+test: $(STAMP) ## Lint (ruff), type-check (mypy strict) and run the whole test suite
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+	$(BIN)/python benchmarks/bench_engine.py
+
+.PHONY: format
+format: $(STAMP) ## Format and auto-fix the code
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

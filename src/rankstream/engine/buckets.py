@@ -1,0 +1,87 @@
+"""Per-bucket counts at one resolution: what a sliding window subtracts when it moves on.
+
+A bucket holds, for one time slice ``[b * resolution, (b + 1) * resolution)``, the summed
+quantity of every *cell* (a video in one category and region) seen in it. Batches append
+chunks; a bucket is compacted (cells made unique) when it is read or grows many chunks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+_MAX_CHUNKS = 16
+
+
+class _Bucket:
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[IntArray, IntArray]] = []
+
+    def compact(self) -> tuple[IntArray, IntArray]:
+        if len(self.chunks) > 1:
+            cells = np.concatenate([c for c, _ in self.chunks])
+            counts = np.concatenate([q for _, q in self.chunks])
+            unique, inverse = np.unique(cells, return_inverse=True)
+            summed = np.zeros(len(unique), dtype=np.int64)
+            np.add.at(summed, inverse, counts)
+            self.chunks = [(unique, summed)]
+        return self.chunks[0] if self.chunks else (_EMPTY, _EMPTY)
+
+    @property
+    def entries(self) -> int:
+        return sum(len(c) for c, _ in self.chunks)
+
+
+_EMPTY: IntArray = np.zeros(0, dtype=np.int64)
+
+
+class BucketStore:
+    """Buckets of one resolution, keyed by bucket number ``timestamp // resolution``."""
+
+    def __init__(self, resolution: int) -> None:
+        self.resolution = resolution
+        self._buckets: dict[int, _Bucket] = {}
+
+    def add(self, buckets: IntArray, cells: IntArray, counts: IntArray) -> None:
+        """Add ``counts`` of ``cells`` to ``buckets``; entries must be sorted by bucket."""
+        if len(buckets) == 0:
+            return
+        starts = np.flatnonzero(np.diff(buckets)) + 1
+        bounds = [0, *starts.tolist(), len(buckets)]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+            bucket = self._buckets.setdefault(int(buckets[lo]), _Bucket())
+            bucket.chunks.append((cells[lo:hi].copy(), counts[lo:hi].copy()))
+            if len(bucket.chunks) > _MAX_CHUNKS:
+                bucket.compact()
+
+    def get(self, bucket: int) -> tuple[IntArray, IntArray]:
+        """``(cells, counts)`` of one bucket, cells unique; empty if nothing was counted."""
+        found = self._buckets.get(bucket)
+        return (_EMPTY, _EMPTY) if found is None else found.compact()
+
+    def drop_before(self, bucket: int) -> None:
+        """Forget every bucket numbered below ``bucket``."""
+        for number in [b for b in self._buckets if b < bucket]:
+            del self._buckets[number]
+
+    def numbers(self) -> list[int]:
+        """Bucket numbers held, ascending."""
+        return sorted(self._buckets)
+
+    @property
+    def entries(self) -> int:
+        """(cell, bucket) entries held, counting uncompacted chunks."""
+        return sum(b.entries for b in self._buckets.values())
+
+    def to_arrays(self) -> tuple[IntArray, IntArray, IntArray]:
+        """``(bucket per entry, cells, counts)`` of every bucket, compacted, for snapshots."""
+        numbers = self.numbers()
+        parts = [self.get(n) for n in numbers]
+        sizes = [len(c) for c, _ in parts]
+        bucket_col = np.repeat(np.asarray(numbers, dtype=np.int64), sizes)
+        cells = np.concatenate([c for c, _ in parts]) if parts else _EMPTY
+        counts = np.concatenate([q for _, q in parts]) if parts else _EMPTY
+        return bucket_col, cells, counts

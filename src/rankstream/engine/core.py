@@ -1,0 +1,508 @@
+"""The windowed top-k engine: event batches and the clock in, exact rankings out.
+
+Data model
+----------
+- A *cell* is a video in one category and one region (either may be absent). Buckets store
+  per-cell sums, so late events can be applied to and later expired from every window.
+- A *scope* is a ranking filter: all, one category, one region, or a (category, region)
+  pair. A *series* is one video within one scope; every cell feeds up to four series.
+- Each window keeps one running value per series: the sum over its current ``[start, end)``.
+  When the clock moves a window on, the buckets it leaves are subtracted.
+
+The engine is pure: it never reads the system clock, does no I/O and owns no threads.
+Calls must not overlap (one writer); :meth:`top_k` may update caches, so it is a writer too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rankstream.engine.buckets import BucketStore
+from rankstream.engine.columns import Column, Interner, id_sort_keys
+from rankstream.engine.config import EngineConfig
+from rankstream.engine.dedup import Deduplicator
+from rankstream.engine.events import MAX_LABEL_CHARS, EventBatch
+from rankstream.engine.ranking import (
+    IdOrder,
+    Leaderboard,
+    RankedItem,
+    TopKResult,
+    build_leaderboard,
+    higher_bound,
+)
+from rankstream.engine.snapshot import decode, encode, pack_array, unpack_array
+from rankstream.engine.touchlog import TouchLog
+from rankstream.engine.windows import WindowSpec
+from rankstream.errors import CapacityError, InvalidQuery, SnapshotError
+
+IntArray = npt.NDArray[np.int64]
+
+ACCEPTED = 0
+"""Event status: counted."""
+DUPLICATE = 1
+"""Event status: its ``event_id`` was already accepted within the de-dup horizon."""
+TOO_NEW = 2
+"""Event status: timestamp more than ``max_skew`` ahead of wall-clock time."""
+
+_LABEL_LIMIT = 1 << 16  # cell keys hold category and region codes in 16 bits each
+_VIDEO_LIMIT = 1 << 31
+_ANY = 0  # the "no filter" / "absent" code for category and region
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Running totals since the engine's state began (kept in snapshots)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected_too_new: int = 0
+    late_dropped: int = 0
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What one :meth:`TopKEngine.ingest` call did; ``status`` has one code per event."""
+
+    status: npt.NDArray[np.int8]
+    accepted: int
+    duplicates: int
+    rejected_too_new: int
+    late_dropped: int
+
+
+@dataclass(slots=True)
+class _WindowState:
+    spec: WindowSpec
+    values: Column = field(default_factory=lambda: Column(np.int64))
+    start: int = 0
+    end: int = 0
+
+
+class TopKEngine:
+    """Exact top-k over every configured window and scope. See the module docstring.
+
+    Build one with a config (``TopKEngine(config)``) or from a snapshot
+    (:meth:`restore`). Feed it with :meth:`ingest` and :meth:`tick`; read it with
+    :meth:`top_k`.
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.config.validate()
+        self.stats = EngineStats()
+        self.now: int | None = None
+        self._videos: Interner[str] = Interner()
+        self._video_keys = Column(np.uint64, width=2)
+        self._categories: Interner[str | None] = Interner([None])
+        self._regions: Interner[str | None] = Interner([None])
+        self._cells: Interner[int] = Interner()
+        self._cell_series = Column(np.int64, width=4)
+        self._scopes: Interner[tuple[int, int]] = Interner([(_ANY, _ANY)])
+        self._scope_series: list[Column] = [Column(np.int64)]
+        self._series: Interner[int] = Interner()
+        self._series_video = Column(np.int64)
+        self._series_scope = Column(np.int64)
+        self._windows = [_WindowState(spec) for spec in self.config.windows]
+        resolutions = sorted({w.resolution for w in self.config.windows if w.kind != "all"})
+        self._buckets = {r: BucketStore(r) for r in resolutions}
+        self._dedup = Deduplicator(self.config.dedup_horizon, self.config.dedup_capacity)
+        self._log = TouchLog()
+        self._boards: dict[tuple[int, int], Leaderboard] = {}
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(self, batch: EventBatch, wall_time: int) -> IngestResult:
+        """Count a batch of events. ``wall_time`` is the arrival time (epoch ms).
+
+        Steps: reject events beyond ``wall_time + max_skew``; drop duplicate ``event_id``s;
+        advance the clock to the newest accepted timestamp; count each accepted event in
+        every window whose bounds hold it (events older than the horizon: ``all`` only).
+        """
+        n = len(batch)
+        status = np.zeros(n, dtype=np.int8)
+        status[batch.timestamps > wall_time + self.config.max_skew] = TOO_NEW
+        duplicates = self._drop_duplicates(batch, status, wall_time)
+        keep = np.flatnonzero(status == ACCEPTED)
+        rejected = int(np.count_nonzero(status == TOO_NEW))
+        self.stats.duplicates += duplicates
+        self.stats.rejected_too_new += rejected
+        late = 0
+        if len(keep):
+            late = self._apply(batch if len(keep) == n else batch.take(keep))
+        self.stats.accepted += len(keep)
+        self.stats.late_dropped += late
+        return IngestResult(status, len(keep), duplicates, rejected, late)
+
+    def tick(self, wall_time: int) -> None:
+        """Advance the clock to ``wall_time`` if it is ahead (so windows empty when idle)."""
+        if self.now is not None and wall_time > self.now:
+            self._advance(wall_time)
+        self._dedup.expire(wall_time)
+
+    def _drop_duplicates(
+        self, batch: EventBatch, status: npt.NDArray[np.int8], wall_time: int
+    ) -> int:
+        if batch.event_ids is None:
+            return 0
+        self._dedup.expire(wall_time)
+        check = self._dedup.check_and_add
+        duplicates = 0
+        for i, event_id in enumerate(batch.event_ids):
+            if event_id is not None and status[i] == ACCEPTED and not check(event_id, wall_time):
+                status[i] = DUPLICATE
+                duplicates += 1
+        return duplicates
+
+    def _apply(self, batch: EventBatch) -> int:
+        ts = batch.timestamps
+        newest = int(ts.max())
+        self._advance(newest if self.now is None else max(self.now, newest))
+        cells = self._encode_cells(batch)
+        quantities = batch.quantities
+        # all time: every accepted event
+        unique_cells, inverse = np.unique(cells, return_inverse=True)
+        self._add(self._windows_all(), unique_cells, _sum_by(inverse, len(unique_cells), quantities))
+        self._log.append(self._series_of(unique_cells)[0])
+        horizon = self._horizon_start()
+        late = int(np.count_nonzero(ts < horizon))
+        for resolution, store in self._buckets.items():
+            windows = [w for w in self._windows if w.spec.resolution == resolution]
+            windows = [w for w in windows if w.spec.kind != "all"]
+            oldest = min(w.start for w in windows) // resolution
+            numbers = ts // resolution
+            mask = numbers >= oldest
+            if not mask.any():
+                continue
+            keys = (numbers[mask] << 32) | cells[mask]
+            unique_keys, inv = np.unique(keys, return_inverse=True)
+            summed = _sum_by(inv, len(unique_keys), None if quantities is None else quantities[mask])
+            entry_buckets = unique_keys >> 32
+            entry_cells = unique_keys & 0xFFFFFFFF
+            store.add(entry_buckets, entry_cells, summed)
+            for window in windows:
+                inside = (entry_buckets >= window.start // resolution) & (
+                    entry_buckets < window.end // resolution
+                )
+                self._add(window, entry_cells[inside], summed[inside])
+        return late
+
+    def _windows_all(self) -> _WindowState:
+        return next(w for w in self._windows if w.spec.kind == "all")
+
+    def _horizon_start(self) -> int:
+        now = self.now or 0
+        coarsest = max(self._buckets, default=1)
+        return now - now % coarsest - self.config.horizon
+
+    # ------------------------------------------------------------------ tables
+
+    def _encode_cells(self, batch: EventBatch) -> IntArray:
+        videos = self._videos.encode(batch.video_ids)
+        added = len(self._videos) - self._video_keys.size
+        if added:
+            if len(self._videos) > _VIDEO_LIMIT:
+                raise CapacityError(f"more than {_VIDEO_LIMIT} distinct videos")
+            self._video_keys.extend(id_sort_keys(self._videos.values[-added:]))
+        keys = videos << 32
+        if batch.categories is not None:
+            keys |= self._encode_labels(self._categories, batch.categories, "categories") << 16
+        if batch.regions is not None:
+            keys |= self._encode_labels(self._regions, batch.regions, "regions")
+        unique_keys, inverse = np.unique(keys, return_inverse=True)
+        before = len(self._cells)
+        codes = self._cells.encode(unique_keys.tolist())
+        if len(self._cells) > before:
+            self._add_cells(np.asarray(self._cells.values[before:], dtype=np.int64))
+        return codes[inverse]
+
+    @staticmethod
+    def _encode_labels(
+        interner: Interner[str | None], labels: Sequence[str | None], name: str
+    ) -> IntArray:
+        codes = interner.encode(labels)
+        if len(interner) > _LABEL_LIMIT:
+            raise CapacityError(f"more than {_LABEL_LIMIT - 1} distinct {name}")
+        return codes
+
+    def _add_cells(self, keys: IntArray) -> None:
+        """Create the series of new cells (video, category, region): up to four each."""
+        videos = keys >> 32
+        categories = (keys >> 16) & 0xFFFF
+        regions = keys & 0xFFFF
+        zero = np.zeros_like(videos)
+        table = np.full((len(keys), 4), -1, dtype=np.int64)
+        scopes = [
+            (np.ones(len(keys), dtype=bool), zero, zero),
+            (categories != _ANY, categories, zero),
+            (regions != _ANY, zero, regions),
+            ((categories != _ANY) & (regions != _ANY), categories, regions),
+        ]
+        for column, (present, cat, reg) in enumerate(scopes):
+            rows = np.flatnonzero(present)
+            scope_codes = self._scope_codes(cat[rows], reg[rows])
+            table[rows, column] = self._series_codes(scope_codes, videos[rows])
+        self._cell_series.extend(table)
+
+    def _scope_codes(self, categories: IntArray, regions: IntArray) -> IntArray:
+        pairs = list(zip(categories.tolist(), regions.tolist(), strict=True))
+        codes = self._scopes.encode(pairs)
+        while len(self._scope_series) < len(self._scopes):
+            self._scope_series.append(Column(np.int64))
+        return codes
+
+    def _series_codes(self, scopes: IntArray, videos: IntArray) -> IntArray:
+        before = len(self._series)
+        codes = self._series.encode(((scopes << 32) | videos).tolist())
+        if len(self._series) > before:
+            new_scopes = scopes[codes >= before]
+            new_codes = codes[codes >= before]
+            unique_new, first = np.unique(new_codes, return_index=True)
+            new_scopes = new_scopes[first]
+            self._series_scope.extend(new_scopes)
+            self._series_video.extend(videos[codes >= before][first])
+            for scope, positions in _group_by(new_scopes):
+                self._scope_series[scope].extend(unique_new[positions])
+            for window in self._windows:
+                window.values.grow_to(len(self._series))
+        return codes
+
+    def _series_of(self, cells: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        table = self._cell_series.view[cells]
+        present = table >= 0
+        return table[present], present
+
+    def _add(self, window: _WindowState, cells: IntArray, amounts: IntArray, sign: int = 1) -> None:
+        if len(cells) == 0:
+            return
+        series, present = self._series_of(cells)
+        spread = np.broadcast_to(amounts[:, None], present.shape)[present]
+        np.add.at(window.values.view, series, spread if sign > 0 else -spread)
+
+    # ------------------------------------------------------------------ clock
+
+    def _advance(self, now: int) -> None:
+        """Move the clock to ``now``: windows slide, buckets they left are subtracted."""
+        first = self.now is None
+        self.now = now
+        for window in self._windows:
+            if window.spec.kind == "all":
+                continue
+            start, end = window.spec.bounds(now)
+            if first or start >= window.end:
+                window.values.view[:] = 0
+            elif start > window.start:
+                store = self._buckets[window.spec.resolution]
+                for number in range(window.start // store.resolution, start // store.resolution):
+                    cells, counts = store.get(number)
+                    self._add(window, cells, counts, sign=-1)
+            window.start, window.end = start, end
+        for resolution, store in self._buckets.items():
+            oldest = min(
+                w.start for w in self._windows if w.spec.resolution == resolution and w.spec.kind != "all"
+            )
+            store.drop_before(oldest // resolution)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> bytes:
+        """The whole engine state as bytes (see :mod:`rankstream.engine.snapshot`).
+
+        Holds tables, window values, buckets, the clock, statistics and remembered
+        ``event_id``s; leaves out caches, which :meth:`restore` rebuilds on demand.
+        """
+        state: dict[str, Any] = {
+            "windows": [_spec_state(w.spec) for w in self._windows],
+            "now": self.now,
+            "stats": [getattr(self.stats, f) for f in _STAT_FIELDS],
+            "videos": self._videos.values,
+            "video_keys": pack_array(self._video_keys.view),
+            "categories": self._categories.values[1:],
+            "regions": self._regions.values[1:],
+            "cells": pack_array(np.asarray(self._cells.values, dtype=np.int64)),
+            "cell_series": pack_array(self._cell_series.view),
+            "scopes": pack_array(np.asarray(self._scopes.values, dtype=np.int64)),
+            "series": pack_array(np.asarray(self._series.values, dtype=np.int64)),
+            "series_video": pack_array(self._series_video.view),
+            "series_scope": pack_array(self._series_scope.view),
+            "window_state": [
+                [w.start, w.end, pack_array(w.values.view)] for w in self._windows
+            ],
+            "buckets": [
+                [resolution, *map(pack_array, store.to_arrays())]
+                for resolution, store in self._buckets.items()
+            ],
+            "dedup": self._dedup.items(),
+            "dedup_evicted": self._dedup.evicted,
+        }
+        return encode(state)
+
+    @classmethod
+    def restore(cls, data: bytes, config: EngineConfig | None = None) -> TopKEngine:
+        """An engine in exactly the state :meth:`snapshot` captured.
+
+        ``config`` must define the same windows as the engine that took the snapshot;
+        other settings (skew, de-dup horizon, k limit) may change across a restore.
+        Raises :class:`SnapshotError` for unreadable or mismatched snapshots.
+        """
+        engine = cls(config)
+        state = decode(data)
+        try:
+            engine._load(state)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SnapshotError(f"snapshot content is inconsistent: {exc!r}") from exc
+        return engine
+
+    def _load(self, state: dict[str, Any]) -> None:
+        expected = [_spec_state(w.spec) for w in self._windows]
+        if state["windows"] != expected:
+            raise SnapshotError(
+                "snapshot windows differ from the configured windows; restore with the "
+                "configuration that took it"
+            )
+        self.now = state["now"]
+        self.stats = EngineStats(*state["stats"])
+        self._videos = Interner(state["videos"])
+        self._video_keys = Column.of(unpack_array(state["video_keys"]))
+        self._categories = Interner([None, *state["categories"]])
+        self._regions = Interner([None, *state["regions"]])
+        self._cells = Interner(unpack_array(state["cells"]).tolist())
+        self._cell_series = Column.of(unpack_array(state["cell_series"]))
+        self._scopes = Interner([(int(c), int(r)) for c, r in unpack_array(state["scopes"])])
+        self._series = Interner(unpack_array(state["series"]).tolist())
+        self._series_video = Column.of(unpack_array(state["series_video"]))
+        series_scope = unpack_array(state["series_scope"])
+        self._series_scope = Column.of(series_scope)
+        self._scope_series = [Column(np.int64) for _ in range(len(self._scopes))]
+        for scope, members in _group_by(series_scope):
+            self._scope_series[scope].extend(members)
+        for window, (start, end, values) in zip(
+            self._windows, state["window_state"], strict=True
+        ):
+            window.start, window.end = start, end
+            window.values = Column.of(unpack_array(values))
+        for resolution, buckets, cells, counts in state["buckets"]:
+            store = self._buckets[resolution]
+            store.add(unpack_array(buckets), unpack_array(cells), unpack_array(counts))
+        self._dedup.load([(k, v) for k, v in state["dedup"]])
+        self._dedup.evicted = state["dedup_evicted"]
+
+    # ------------------------------------------------------------------ query
+
+    def top_k(
+        self, window: str, k: int = 10, category: str | None = None, region: str | None = None
+    ) -> TopKResult:
+        """The exact top ``k`` of ``window``, optionally filtered by category and region.
+
+        Raises :class:`InvalidQuery` for an unknown window, ``k`` outside ``1..max_k`` or a
+        filter longer than 64 characters. Unknown filter values give an empty ranking.
+        """
+        index = next((i for i, w in enumerate(self._windows) if w.spec.name == window), None)
+        if index is None:
+            names = ", ".join(w.spec.name for w in self._windows)
+            raise InvalidQuery(f"unknown window {window!r}; expected one of {names}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.max_k:
+            raise InvalidQuery(f"k must be an integer from 1 to {self.config.max_k}")
+        for name, value in (("category", category), ("region", region)):
+            if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
+                raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")
+        state = self._windows[index]
+        bounded = state.spec.kind != "all" and self.now is not None
+        result = TopKResult(
+            window=window,
+            start=state.start if bounded else None,
+            end=state.end if bounded else None,
+            as_of=self.now,
+            k=k,
+            category=category,
+            region=region,
+            items=[],
+        )
+        scope = self._scope_for(category, region)
+        if scope is None or self.now is None:
+            return result
+        series, values = self._leaders(index, scope, k)
+        ids = self._videos.values
+        videos = self._series_video.view[series].tolist()
+        result.items.extend(
+            RankedItem(rank, ids[v], views)
+            for rank, (v, views) in enumerate(zip(videos, values.tolist(), strict=True), 1)
+        )
+        return result
+
+    def _scope_for(self, category: str | None, region: str | None) -> int | None:
+        cat = _ANY if category is None else self._categories.get(category)
+        reg = _ANY if region is None else self._regions.get(region)
+        if cat is None or reg is None:
+            return None
+        return self._scopes.get((cat, reg))
+
+    def _order(self) -> IdOrder:
+        return IdOrder(self._series_video.view, self._video_keys.view, self._videos.values)
+
+    def _leaders(self, window: int, scope: int, k: int) -> tuple[IntArray, IntArray]:
+        values = self._windows[window].values.view
+        order = self._order()
+        size = self.config.candidate_size
+        board = self._boards.get((window, scope))
+        if board is not None:
+            touched = self._log.since(board.seq)
+            if touched is None or len(touched) > 4 * len(self._scope_series[scope].view) + 65536:
+                board = None
+            else:
+                board.promote(touched[self._series_scope.view[touched] == scope], values)
+                board.seq = self._log.seq
+                if len(board.members) > 4 * size:
+                    board = self._trim(board, values, order)
+        if board is not None:
+            found = board.top(k, values, order)
+            if found is not None:
+                self._boards[(window, scope)] = board
+                return found
+        board = build_leaderboard(
+            self._scope_series[scope].view, values, size, order, self._log.seq
+        )
+        self._boards[(window, scope)] = board
+        found = board.top(k, values, order)
+        if found is None:  # cannot happen: a fresh board answers every k <= candidate_size
+            raise RuntimeError("fresh leaderboard could not answer")
+        return found
+
+    def _trim(self, board: Leaderboard, values: IntArray, order: IdOrder) -> Leaderboard:
+        trimmed = build_leaderboard(
+            board.members, values, self.config.candidate_size, order, board.seq
+        )
+        trimmed.bound_value, trimmed.bound_series = higher_bound(
+            board, trimmed.bound_value, trimmed.bound_series, order
+        )
+        return trimmed
+
+
+_STAT_FIELDS = ("accepted", "duplicates", "rejected_too_new", "late_dropped")
+
+
+def _spec_state(spec: WindowSpec) -> list[object]:
+    return [spec.name, spec.kind, spec.resolution, spec.size, spec.unit]
+
+
+def _group_by(scopes: IntArray) -> list[tuple[int, IntArray]]:
+    """``(scope, series ids ascending)`` for each scope present in ``scopes``."""
+    order = np.argsort(scopes, kind="stable")
+    ordered = scopes[order]
+    cuts = np.flatnonzero(np.diff(ordered)) + 1
+    starts = [0, *cuts.tolist()] if len(ordered) else []
+    parts = np.split(order, cuts) if len(ordered) else []
+    return [(int(ordered[lo]), part) for lo, part in zip(starts, parts, strict=True)]
+
+
+def _sum_by(inverse: IntArray, size: int, quantities: IntArray | None) -> IntArray:
+    """Per-group sums: counts when every event weighs 1, else summed ``quantities``."""
+    if quantities is None:
+        return np.bincount(inverse, minlength=size).astype(np.int64)
+    summed = np.zeros(size, dtype=np.int64)
+    np.add.at(summed, inverse, quantities)
+    return summed

@@ -1,0 +1,202 @@
+"""Exact top-k ordering, the cached leaderboard of one (window, scope), and partition merge.
+
+The order is: value descending, then id ascending by code point.
+
+A :class:`Leaderboard` keeps a small set of *members* (series ids) and a *bound* with the
+invariant: every series of its scope that is not a member ranks below the bound. Counts that
+fall (buckets expiring) never break the invariant; counts that rise are checked against the
+bound when the board is next read, from the log of touched series. A query is answered from
+the members alone when its k-th item ranks above the bound; otherwise the board is rebuilt
+from the whole scope. Either way the answer is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class RankedItem:
+    """One row of a ranking."""
+
+    rank: int
+    video_id: str
+    views: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopKResult:
+    """A ranking of ``window`` as of engine time ``as_of``, over ``[start, end)``.
+
+    ``start``/``end`` are ``None`` for the ``all`` window and ``as_of`` is ``None`` before
+    the first event.
+    """
+
+    window: str
+    start: int | None
+    end: int | None
+    as_of: int | None
+    k: int
+    category: str | None
+    region: str | None
+    items: list[RankedItem]
+
+
+@dataclass(slots=True)
+class IdOrder:
+    """What ordering series by id needs: the video of each series and the id strings."""
+
+    series_video: IntArray
+    id_keys: npt.NDArray[np.uint64]
+    ids: list[str]
+
+    def sort(self, series: IntArray, values: IntArray) -> IntArray:
+        """Positions of ``series`` in rank order (value descending, id ascending)."""
+        videos = self.series_video[series]
+        keys = self.id_keys[videos]
+        order = np.lexsort((keys[:, 1], keys[:, 0], -values))
+        # Keys order ids exactly unless two ids share 16 leading bytes: settle those in Python.
+        ranked_keys = keys[order]
+        same = (ranked_keys[1:] == ranked_keys[:-1]).all(axis=1) & (
+            values[order][1:] == values[order][:-1]
+        )
+        if same.any():
+            order = self._settle_long_ids(order, same, videos)
+        return order
+
+    def _settle_long_ids(
+        self, order: IntArray, same: npt.NDArray[np.bool_], videos: IntArray
+    ) -> IntArray:
+        fixed = order.copy()
+        idx = np.flatnonzero(same)
+        start = int(idx[0])
+        runs: list[tuple[int, int]] = []
+        prev = start
+        for i in idx[1:].tolist():
+            if i != prev + 1:
+                runs.append((start, prev + 2))
+                start = i
+            prev = i
+        runs.append((start, prev + 2))
+        for lo, hi in runs:
+            block = fixed[lo:hi].tolist()
+            block.sort(key=lambda pos: self.ids[videos[pos]])
+            fixed[lo:hi] = block
+        return fixed
+
+    def id_of(self, series: int) -> str:
+        return self.ids[int(self.series_video[series])]
+
+
+@dataclass(slots=True)
+class Leaderboard:
+    """Members and bound of one (window, scope); see the module docstring.
+
+    The bound is ``(bound_value, bound_series)``: a non-member has a value below
+    ``bound_value``, or equal to it and (when ``bound_series >= 0``) an id after that
+    series' id. ``bound_value <= 0`` means no non-member has any views.
+    """
+
+    members: IntArray
+    bound_value: int
+    bound_series: int
+    seq: int
+
+    def promote(self, touched: IntArray, values: IntArray) -> None:
+        """Make members of touched series whose values may now beat the bound.
+
+        ``touched`` are series of this scope, ``values`` the whole window's value column.
+        """
+        if len(touched) == 0:
+            return
+        outside = np.setdiff1d(touched, self.members, assume_unique=False)
+        risen = outside[values[outside] >= max(self.bound_value, 1)]
+        if len(risen):
+            self.members = np.union1d(self.members, risen)
+
+    def top(self, k: int, values: IntArray, order: IdOrder) -> tuple[IntArray, IntArray] | None:
+        """``(series, values)`` of the exact top ``k``, or ``None`` if the bound is in the way."""
+        series, ranked = leading(self.members, values, k, order)
+        if len(series) < k:
+            return (series, ranked) if self.bound_value <= 0 else None
+        last_value = int(ranked[-1])
+        if self.bound_value <= 0 or last_value > self.bound_value:
+            return series, ranked
+        if (
+            last_value == self.bound_value
+            and self.bound_series >= 0
+            and order.id_of(int(series[-1])) <= order.id_of(self.bound_series)
+        ):
+            return series, ranked
+        return None
+
+
+def leading(
+    candidates: IntArray, values: IntArray, k: int, order: IdOrder
+) -> tuple[IntArray, IntArray]:
+    """The first ``k`` of ``candidates`` (with views) in rank order, and their values."""
+    vals = values[candidates]
+    live = vals > 0
+    candidates, vals = candidates[live], vals[live]
+    if len(candidates) > k:
+        kth = np.partition(vals, len(vals) - k)[len(vals) - k]
+        keep = vals >= kth
+        candidates, vals = candidates[keep], vals[keep]
+    ranked = order.sort(candidates, vals)[:k]
+    return candidates[ranked], vals[ranked]
+
+
+def build_leaderboard(
+    candidates: IntArray, values: IntArray, size: int, order: IdOrder, seq: int
+) -> Leaderboard:
+    """A board whose members are exactly the leading ``size`` of ``candidates``.
+
+    ``candidates`` must hold every series of the scope that could rank above the new bound
+    (the whole scope, or the members of a board being trimmed, whose own bound the caller
+    keeps by taking the larger of the two).
+    """
+    vals = values[candidates]
+    live = np.flatnonzero(vals > 0)
+    if len(live) <= size:
+        return Leaderboard(np.sort(candidates[live]), 0, -1, seq)
+    live_vals = vals[live]
+    kth = int(np.partition(live_vals, len(live_vals) - size)[len(live_vals) - size])
+    above = candidates[live[live_vals > kth]]
+    ties = candidates[live[live_vals == kth]]
+    need = size - len(above)
+    if len(ties) <= size:
+        # Every tie joins: non-members are then strictly below kth.
+        return Leaderboard(np.sort(np.concatenate([above, ties])), kth - 1, -1, seq)
+    tie_order = order.sort(ties, np.full(len(ties), kth, dtype=np.int64))
+    chosen = ties[tie_order[:need]]
+    members = np.sort(np.concatenate([above, chosen]))
+    return Leaderboard(members, kth, int(chosen[-1]), seq)
+
+
+def higher_bound(a: Leaderboard, value: int, series: int, order: IdOrder) -> tuple[int, int]:
+    """The larger (less restrictive) of ``a``'s bound and ``(value, series)``."""
+    if a.bound_value != value:
+        return (a.bound_value, a.bound_series) if a.bound_value > value else (value, series)
+    if a.bound_series < 0 or series < 0:
+        return value, -1
+    # At equal values the bound with the smaller id lets more non-members tie, so is larger.
+    if order.id_of(a.bound_series) <= order.id_of(series):
+        return value, a.bound_series
+    return value, series
+
+
+def merge_top_k(parts: Iterable[Sequence[RankedItem]], k: int) -> list[RankedItem]:
+    """Merge per-partition rankings into the global top ``k``.
+
+    Exact when the partitions hold disjoint sets of videos and each part is that
+    partition's own top ``k`` (or longer).
+    """
+    pool = [item for part in parts for item in part]
+    pool.sort(key=lambda item: (-item.views, item.video_id))
+    return [RankedItem(rank, item.video_id, item.views) for rank, item in enumerate(pool[:k], 1)]
