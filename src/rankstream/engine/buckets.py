@@ -7,6 +7,8 @@ chunks; a bucket is compacted (cells made unique) when it is read or grows many 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -51,7 +53,7 @@ class BucketStore:
             return
         starts = np.flatnonzero(np.diff(buckets)) + 1
         bounds = [0, *starts.tolist(), len(buckets)]
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             bucket = self._buckets.setdefault(int(buckets[lo]), _Bucket())
             bucket.chunks.append((cells[lo:hi].copy(), counts[lo:hi].copy()))
             if len(bucket.chunks) > _MAX_CHUNKS:

@@ -166,21 +166,24 @@ class TopKEngine:
         quantities = batch.quantities
         # all time: every accepted event
         unique_cells, inverse = np.unique(cells, return_inverse=True)
-        self._add(self._windows_all(), unique_cells, _sum_by(inverse, len(unique_cells), quantities))
+        self._add(
+            self._windows_all(), unique_cells, _sum_by(inverse, len(unique_cells), quantities)
+        )
         self._log.append(self._series_of(unique_cells)[0])
         horizon = self._horizon_start()
         late = int(np.count_nonzero(ts < horizon))
         for resolution, store in self._buckets.items():
-            windows = [w for w in self._windows if w.spec.resolution == resolution]
-            windows = [w for w in windows if w.spec.kind != "all"]
-            oldest = min(w.start for w in windows) // resolution
+            windows = self._bucketed(resolution)
+            oldest = self._oldest_start(resolution) // resolution
             numbers = ts // resolution
             mask = numbers >= oldest
             if not mask.any():
                 continue
             keys = (numbers[mask] << 32) | cells[mask]
             unique_keys, inv = np.unique(keys, return_inverse=True)
-            summed = _sum_by(inv, len(unique_keys), None if quantities is None else quantities[mask])
+            summed = _sum_by(
+                inv, len(unique_keys), None if quantities is None else quantities[mask]
+            )
             entry_buckets = unique_keys >> 32
             entry_cells = unique_keys & 0xFFFFFFFF
             store.add(entry_buckets, entry_cells, summed)
@@ -190,6 +193,15 @@ class TopKEngine:
                 )
                 self._add(window, entry_cells[inside], summed[inside])
         return late
+
+    def _bucketed(self, resolution: int) -> list[_WindowState]:
+        return [
+            w for w in self._windows if w.spec.kind != "all" and w.spec.resolution == resolution
+        ]
+
+    def _oldest_start(self, resolution: int) -> int:
+        """The earliest start among windows kept in buckets of ``resolution``."""
+        return min(w.start for w in self._bucketed(resolution))
 
     def _windows_all(self) -> _WindowState:
         return next(w for w in self._windows if w.spec.kind == "all")
@@ -302,10 +314,31 @@ class TopKEngine:
                     self._add(window, cells, counts, sign=-1)
             window.start, window.end = start, end
         for resolution, store in self._buckets.items():
-            oldest = min(
-                w.start for w in self._windows if w.spec.resolution == resolution and w.spec.kind != "all"
-            )
-            store.drop_before(oldest // resolution)
+            store.drop_before(self._oldest_start(resolution) // resolution)
+
+    def memory(self) -> dict[str, int]:
+        """Sizes of the live state: row counts and the bytes of the numpy buffers.
+
+        ``bucket_entries`` counts (cell, bucket) pairs; each costs ``bucket_entry_bytes``.
+        Python-side interning dicts are not in ``numpy_bytes`` (measure those with
+        ``tracemalloc``, as the benchmark does).
+        """
+        columns = [self._video_keys, self._cell_series, self._series_video, self._series_scope]
+        columns += [w.values for w in self._windows] + self._scope_series
+        entries = sum(store.entries for store in self._buckets.values())
+        return {
+            "videos": len(self._videos),
+            "cells": len(self._cells),
+            "scopes": len(self._scopes),
+            "series": len(self._series),
+            "bucket_entries": entries,
+            "bucket_entry_bytes": 16,
+            "bucket_bytes": 16 * entries,
+            "numpy_bytes": sum(c.view.nbytes for c in columns) + 16 * entries,
+            "dedup_ids": len(self._dedup),
+            "dedup_evicted": self._dedup.evicted,
+            "dedup_bytes": self._dedup.approx_bytes,
+        }
 
     # ------------------------------------------------------------------ snapshots
 
@@ -329,9 +362,7 @@ class TopKEngine:
             "series": pack_array(np.asarray(self._series.values, dtype=np.int64)),
             "series_video": pack_array(self._series_video.view),
             "series_scope": pack_array(self._series_scope.view),
-            "window_state": [
-                [w.start, w.end, pack_array(w.values.view)] for w in self._windows
-            ],
+            "window_state": [[w.start, w.end, pack_array(w.values.view)] for w in self._windows],
             "buckets": [
                 [resolution, *map(pack_array, store.to_arrays())]
                 for resolution, store in self._buckets.items()
@@ -380,9 +411,7 @@ class TopKEngine:
         self._scope_series = [Column(np.int64) for _ in range(len(self._scopes))]
         for scope, members in _group_by(series_scope):
             self._scope_series[scope].extend(members)
-        for window, (start, end, values) in zip(
-            self._windows, state["window_state"], strict=True
-        ):
+        for window, (start, end, values) in zip(self._windows, state["window_state"], strict=True):
             window.start, window.end = start, end
             window.values = Column.of(unpack_array(values))
         for resolution, buckets, cells, counts in state["buckets"]:

@@ -7,7 +7,7 @@ Validation never guesses: a wrong type, an out-of-range value or a control chara
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -146,7 +146,7 @@ class EventBatch:
     def __post_init__(self) -> None:
         self.timestamps = np.asarray(self.timestamps, dtype=np.int64)
         n = len(self.video_ids)
-        columns: list[tuple[str, Sequence[object] | None]] = [
+        columns: list[tuple[str, Sized | None]] = [
             ("timestamps", self.timestamps),
             ("categories", self.categories),
             ("regions", self.regions),
