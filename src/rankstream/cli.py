@@ -21,7 +21,7 @@ from rich.text import Text
 from rankstream.engine import TopKEngine, TopKResult
 from rankstream.generator import StreamSpec, generate_columns
 
-app = typer.Typer(help="Exact, real-time top-k rankings of video views.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.callback()

@@ -32,7 +32,7 @@ def views(engine: TopKEngine, window: str, **filters: str) -> dict[str, int]:
 def test_empty_engine_answers_empty_rankings() -> None:
     engine = TopKEngine()
     result = engine.top_k("24h")
-    assert result.items == []
+    assert result.items == ()
     assert result.as_of is None
     assert result.start is None
 
@@ -206,7 +206,7 @@ def test_corrupt_or_foreign_snapshots_are_refused() -> None:
 def test_quantities_are_summed() -> None:
     engine = TopKEngine()
     engine.ingest(batch(ViewEvent("a", T0, quantity=30), ViewEvent("b", T0, quantity=50)), T0)
-    assert engine.top_k("1h", 2).items == [RankedItem(1, "b", 50), RankedItem(2, "a", 30)]
+    assert engine.top_k("1h", 2).items == (RankedItem(1, "b", 50), RankedItem(2, "a", 30))
 
 
 def test_too_many_regions_is_a_clear_error() -> None:

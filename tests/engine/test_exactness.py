@@ -88,7 +88,7 @@ def check_against_oracle(engine: TopKEngine, oracle: Oracle) -> None:
                         if spec.kind == "sliding":
                             assert result.end - result.start == spec.size
                     expected = oracle.top_k(result.start, result.end, k, category, region)
-                    assert result.items == expected, (spec.name, category, region, k)
+                    assert list(result.items) == expected, (spec.name, category, region, k)
 
 
 @settings(

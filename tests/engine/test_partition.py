@@ -51,4 +51,4 @@ def test_merged_partition_rankings_equal_the_single_engine(
     for window in ("1h", "24h", "all"):
         for category in (None, "m"):
             merged = merge_top_k((p.top_k(window, k, category=category).items for p in parts), k)
-            assert merged == whole.top_k(window, k, category=category).items
+            assert tuple(merged) == whole.top_k(window, k, category=category).items

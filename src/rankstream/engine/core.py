@@ -51,6 +51,7 @@ TOO_NEW = 2
 
 _LABEL_LIMIT = 1 << 16  # cell keys hold category and region codes in 16 bits each
 _VIDEO_LIMIT = 1 << 31
+_RESULT_CACHE_SIZE = 4096
 _ANY = 0  # the "no filter" / "absent" code for category and region
 
 
@@ -102,7 +103,7 @@ class TopKEngine:
         self._regions: Interner[str | None] = Interner([None])
         self._cells: Interner[int] = Interner()
         self._cell_series = Column(np.int64, width=4)
-        self._scopes: Interner[tuple[int, int]] = Interner([(_ANY, _ANY)])
+        self._scopes: Interner[int] = Interner([_ANY])  # category << 16 | region
         self._scope_series: list[Column] = [Column(np.int64)]
         self._series: Interner[int] = Interner()
         self._series_video = Column(np.int64)
@@ -113,6 +114,8 @@ class TopKEngine:
         self._dedup = Deduplicator(self.config.dedup_horizon, self.config.dedup_capacity)
         self._log = TouchLog()
         self._boards: dict[tuple[int, int], Leaderboard] = {}
+        # Answers are reused until the next batch or clock move: (log seq, now) -> result.
+        self._results: dict[tuple[object, ...], tuple[tuple[int, int | None], TopKResult]] = {}
 
     # ------------------------------------------------------------------ ingest
 
@@ -162,37 +165,29 @@ class TopKEngine:
         ts = batch.timestamps
         newest = int(ts.max())
         self._advance(newest if self.now is None else max(self.now, newest))
-        cells = self._encode_cells(batch)
+        cells, inverse = self._encode_cells(batch)
+        series = self._cell_series.view[cells]  # (cells, 4) series ids, -1 where absent
         quantities = batch.quantities
-        # all time: every accepted event
-        unique_cells, inverse = np.unique(cells, return_inverse=True)
-        self._add(
-            self._windows_all(), unique_cells, _sum_by(inverse, len(unique_cells), quantities)
-        )
-        self._log.append(self._series_of(unique_cells)[0])
-        horizon = self._horizon_start()
-        late = int(np.count_nonzero(ts < horizon))
+        self._add(self._windows_all(), series, _sum_by(inverse, len(cells), quantities))
+        self._log.append(series[series >= 0])
         for resolution, store in self._buckets.items():
-            windows = self._bucketed(resolution)
-            oldest = self._oldest_start(resolution) // resolution
             numbers = ts // resolution
-            mask = numbers >= oldest
+            mask = numbers >= self._oldest_start(resolution) // resolution
             if not mask.any():
                 continue
-            keys = (numbers[mask] << 32) | cells[mask]
-            unique_keys, inv = np.unique(keys, return_inverse=True)
-            summed = _sum_by(
-                inv, len(unique_keys), None if quantities is None else quantities[mask]
+            entry_buckets, positions, summed = _group_by_bucket(
+                numbers[mask],
+                inverse[mask],
+                len(cells),
+                None if quantities is None else quantities[mask],
             )
-            entry_buckets = unique_keys >> 32
-            entry_cells = unique_keys & 0xFFFFFFFF
-            store.add(entry_buckets, entry_cells, summed)
-            for window in windows:
+            store.add(entry_buckets, cells[positions], summed)
+            for window in self._bucketed(resolution):
                 inside = (entry_buckets >= window.start // resolution) & (
                     entry_buckets < window.end // resolution
                 )
-                self._add(window, entry_cells[inside], summed[inside])
-        return late
+                self._add(window, series[positions[inside]], summed[inside])
+        return int(np.count_nonzero(ts < self._horizon_start()))
 
     def _bucketed(self, resolution: int) -> list[_WindowState]:
         return [
@@ -213,7 +208,8 @@ class TopKEngine:
 
     # ------------------------------------------------------------------ tables
 
-    def _encode_cells(self, batch: EventBatch) -> IntArray:
+    def _encode_cells(self, batch: EventBatch) -> tuple[IntArray, IntArray]:
+        """The batch's distinct cells (codes) and, per event, its position among them."""
         videos = self._videos.encode(batch.video_ids)
         added = len(self._videos) - self._video_keys.size
         if added:
@@ -230,7 +226,7 @@ class TopKEngine:
         codes = self._cells.encode(unique_keys.tolist())
         if len(self._cells) > before:
             self._add_cells(np.asarray(self._cells.values[before:], dtype=np.int64))
-        return codes[inverse]
+        return codes, inverse
 
     @staticmethod
     def _encode_labels(
@@ -261,8 +257,8 @@ class TopKEngine:
         self._cell_series.extend(table)
 
     def _scope_codes(self, categories: IntArray, regions: IntArray) -> IntArray:
-        pairs = list(zip(categories.tolist(), regions.tolist(), strict=True))
-        codes = self._scopes.encode(pairs)
+        unique_keys, inverse = np.unique((categories << 16) | regions, return_inverse=True)
+        codes = self._scopes.encode(unique_keys.tolist())[inverse]
         while len(self._scope_series) < len(self._scopes):
             self._scope_series.append(Column(np.int64))
         return codes
@@ -283,17 +279,13 @@ class TopKEngine:
                 window.values.grow_to(len(self._series))
         return codes
 
-    def _series_of(self, cells: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
-        table = self._cell_series.view[cells]
-        present = table >= 0
-        return table[present], present
-
-    def _add(self, window: _WindowState, cells: IntArray, amounts: IntArray, sign: int = 1) -> None:
-        if len(cells) == 0:
+    def _add(self, window: _WindowState, series: IntArray, amounts: IntArray) -> None:
+        """Add ``amounts[i]`` to each present series of row ``series[i]`` (rows of 4)."""
+        if len(series) == 0:
             return
-        series, present = self._series_of(cells)
+        present = series >= 0
         spread = np.broadcast_to(amounts[:, None], present.shape)[present]
-        np.add.at(window.values.view, series, spread if sign > 0 else -spread)
+        np.add.at(window.values.view, series[present], spread)
 
     # ------------------------------------------------------------------ clock
 
@@ -311,7 +303,7 @@ class TopKEngine:
                 store = self._buckets[window.spec.resolution]
                 for number in range(window.start // store.resolution, start // store.resolution):
                     cells, counts = store.get(number)
-                    self._add(window, cells, counts, sign=-1)
+                    self._add(window, self._cell_series.view[cells], -counts)
             window.start, window.end = start, end
         for resolution, store in self._buckets.items():
             store.drop_before(self._oldest_start(resolution) // resolution)
@@ -403,7 +395,7 @@ class TopKEngine:
         self._regions = Interner([None, *state["regions"]])
         self._cells = Interner(unpack_array(state["cells"]).tolist())
         self._cell_series = Column.of(unpack_array(state["cell_series"]))
-        self._scopes = Interner([(int(c), int(r)) for c, r in unpack_array(state["scopes"])])
+        self._scopes = Interner(unpack_array(state["scopes"]).tolist())
         self._series = Interner(unpack_array(state["series"]).tolist())
         self._series_video = Column.of(unpack_array(state["series_video"]))
         series_scope = unpack_array(state["series_scope"])
@@ -439,36 +431,45 @@ class TopKEngine:
         for name, value in (("category", category), ("region", region)):
             if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
                 raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")
+        scope = self._scope_for(category, region)
+        key = (index, scope, k, category, region)
+        cached = self._results.get(key)
+        if cached is not None and cached[0] == (self._log.seq, self.now):
+            return cached[1]
+        result = self._rank(index, scope, k, category, region)
+        if len(self._results) >= _RESULT_CACHE_SIZE:
+            self._results.clear()
+        self._results[key] = ((self._log.seq, self.now), result)
+        return result
+
+    def _rank(
+        self, index: int, scope: int | None, k: int, category: str | None, region: str | None
+    ) -> TopKResult:
         state = self._windows[index]
         bounded = state.spec.kind != "all" and self.now is not None
-        result = TopKResult(
-            window=window,
+        items: tuple[RankedItem, ...] = ()
+        if scope is not None and self.now is not None:
+            series, values = self._leaders(index, scope, k)
+            ids = self._videos.values
+            leaders = [ids[v] for v in self._series_video.view[series].tolist()]
+            items = tuple(map(RankedItem, range(1, len(leaders) + 1), leaders, values.tolist()))
+        return TopKResult(
+            window=state.spec.name,
             start=state.start if bounded else None,
             end=state.end if bounded else None,
             as_of=self.now,
             k=k,
             category=category,
             region=region,
-            items=[],
+            items=items,
         )
-        scope = self._scope_for(category, region)
-        if scope is None or self.now is None:
-            return result
-        series, values = self._leaders(index, scope, k)
-        ids = self._videos.values
-        videos = self._series_video.view[series].tolist()
-        result.items.extend(
-            RankedItem(rank, ids[v], views)
-            for rank, (v, views) in enumerate(zip(videos, values.tolist(), strict=True), 1)
-        )
-        return result
 
     def _scope_for(self, category: str | None, region: str | None) -> int | None:
         cat = _ANY if category is None else self._categories.get(category)
         reg = _ANY if region is None else self._regions.get(region)
         if cat is None or reg is None:
             return None
-        return self._scopes.get((cat, reg))
+        return self._scopes.get((cat << 16) | reg)
 
     def _order(self) -> IdOrder:
         return IdOrder(self._series_video.view, self._video_keys.view, self._videos.values)
@@ -526,6 +527,29 @@ def _group_by(scopes: IntArray) -> list[tuple[int, IntArray]]:
     starts = [0, *cuts.tolist()] if len(ordered) else []
     parts = np.split(order, cuts) if len(ordered) else []
     return [(int(ordered[lo]), part) for lo, part in zip(starts, parts, strict=True)]
+
+
+def _group_by_bucket(
+    numbers: IntArray, positions: IntArray, width: int, quantities: IntArray | None
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Sum events by (bucket number, cell position): ``(buckets, positions, sums)``.
+
+    Sorted by bucket, then position. A live batch spans few buckets, so a dense count over
+    ``buckets x width`` slots (linear time) replaces a sort whenever it is small enough.
+    """
+    low = int(numbers.min())
+    span = int(numbers.max()) - low + 1
+    keys = (numbers - low) * width + positions
+    if span * width <= 4 * len(keys) + 4096:
+        sums = _sum_by(keys, span * width, quantities)
+        slots = np.flatnonzero(sums)
+        return slots // width + low, slots % width, sums[slots]
+    unique_keys, inverse = np.unique(keys, return_inverse=True)
+    return (
+        unique_keys // width + low,
+        unique_keys % width,
+        _sum_by(inverse, len(unique_keys), quantities),
+    )
 
 
 def _sum_by(inverse: IntArray, size: int, quantities: IntArray | None) -> IntArray:

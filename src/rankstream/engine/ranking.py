@@ -15,27 +15,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
-class RankedItem:
-    """One row of a ranking."""
+class RankedItem(msgspec.Struct, frozen=True):
+    """One row of a ranking (a msgspec struct: cheap to build, encodes straight to JSON)."""
 
     rank: int
     video_id: str
     views: int
 
 
-@dataclass(frozen=True, slots=True)
-class TopKResult:
+class TopKResult(msgspec.Struct, frozen=True):
     """A ranking of ``window`` as of engine time ``as_of``, over ``[start, end)``.
 
     ``start``/``end`` are ``None`` for the ``all`` window and ``as_of`` is ``None`` before
-    the first event.
+    the first event. Immutable, so the engine may hand the same result to many readers.
     """
 
     window: str
@@ -45,7 +44,7 @@ class TopKResult:
     k: int
     category: str | None
     region: str | None
-    items: list[RankedItem]
+    items: tuple[RankedItem, ...]
 
 
 @dataclass(slots=True)
@@ -145,11 +144,29 @@ def leading(
     live = vals > 0
     candidates, vals = candidates[live], vals[live]
     if len(candidates) > k:
-        kth = np.partition(vals, len(vals) - k)[len(vals) - k]
-        keep = vals >= kth
+        keep = vals >= kth_largest(vals, k)
         candidates, vals = candidates[keep], vals[keep]
     ranked = order.sort(candidates, vals)[:k]
     return candidates[ranked], vals[ranked]
+
+
+_SMALL = 64
+
+
+def kth_largest(values: IntArray, k: int) -> int:
+    """The ``k``-th largest of non-negative ``values`` (``1 <= k <= len(values)``).
+
+    ``np.partition`` degrades badly when most values are equal (the long tail of 1s and 2s
+    in a popularity distribution), so small values are counted in a histogram and only the
+    values of at least ``_SMALL`` are partitioned.
+    """
+    hist = np.bincount(np.minimum(values, _SMALL), minlength=_SMALL + 1)
+    big = int(hist[_SMALL])
+    if big >= k:
+        top = values[values >= _SMALL]
+        return int(np.partition(top, big - k)[big - k])
+    from_top = np.cumsum(hist[_SMALL - 1 :: -1]) + big  # counts of values >= v, v descending
+    return _SMALL - 1 - int(np.searchsorted(from_top, k))
 
 
 def build_leaderboard(
@@ -166,7 +183,7 @@ def build_leaderboard(
     if len(live) <= size:
         return Leaderboard(np.sort(candidates[live]), 0, -1, seq)
     live_vals = vals[live]
-    kth = int(np.partition(live_vals, len(live_vals) - size)[len(live_vals) - size])
+    kth = kth_largest(live_vals, size)
     above = candidates[live[live_vals > kth]]
     ties = candidates[live[live_vals == kth]]
     need = size - len(above)
