@@ -31,7 +31,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib.metadata import version
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
@@ -56,6 +56,37 @@ class Sample:
     kind: str
     window: str
     ns: int
+    gc: bool
+    """A gen-2 collection of Python's cyclic GC ran inside the call."""
+
+
+class GcPauses:
+    """A ``gc.callbacks`` hook that records every collection's generation and duration."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, int]] = []  # (generation, ns)
+        self.full = 0  # gen-2 collections so far
+        self._started = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+            return
+        self.pauses.append((info["generation"], time.perf_counter_ns() - self._started))
+        self.full += info["generation"] == 2
+
+    def summary(self, start: int, stop: int) -> dict[str, float]:
+        """Count, total and max (ms) of the gen-2 pauses among pauses ``[start, stop)``."""
+        full = [ns for gen, ns in self.pauses[start:stop] if gen == 2]
+        return {
+            "collections": stop - start,
+            "full": len(full),
+            "full_total_ms": sum(full) / 1e6,
+            "full_max_ms": max(full, default=0) / 1e6,
+        }
+
+
+GC = GcPauses()
 
 
 # ---------------------------------------------------------------------------- machine
@@ -244,11 +275,13 @@ def pick_scopes(columns: StreamColumns, stop: int, rng: np.random.Generator) -> 
     return scopes
 
 
-def query_ns(engine: TopKEngine, window: str, k: int, scope: Scope) -> int:
-    """Nanoseconds of one ``top_k`` call."""
+def query(engine: TopKEngine, mode: str, window: str, k: int, scope: Scope) -> Sample:
+    """Time one ``top_k`` call."""
+    full = GC.full
     started = time.perf_counter_ns()
     engine.top_k(window, k, category=scope[1], region=scope[2])
-    return time.perf_counter_ns() - started
+    ns = time.perf_counter_ns() - started
+    return Sample(mode, k, scope[0], window, ns, GC.full != full)
 
 
 def query_phases(
@@ -264,27 +297,28 @@ def query_phases(
     one query of each (window, scope), k alternating from round to round.
     """
     windows = [w.name for w in engine.config.windows]
-    samples: list[Sample] = []
-    for wi, window in enumerate(windows):
-        for si, scope in enumerate(scopes):
-            k = KS[(wi + si) % 2]
-            samples.append(Sample("cold", k, scope[0], window, query_ns(engine, window, k, scope)))
+    samples = [
+        query(engine, "cold", window, KS[(wi + si) % 2], scope)
+        for wi, window in enumerate(windows)
+        for si, scope in enumerate(scopes)
+    ]
     for _ in range(repeats):
-        for window in windows:
-            for scope in scopes:
-                for k in KS:
-                    ns = query_ns(engine, window, k, scope)
-                    samples.append(Sample("warm", k, scope[0], window, ns))
+        samples += [
+            query(engine, "warm", window, k, scope)
+            for window in windows
+            for scope in scopes
+            for k in KS
+        ]
     ingest_ns = []
     for round_no, (batch, wall_time) in enumerate(fresh):
         started = time.perf_counter_ns()
         engine.ingest(batch, wall_time)
         ingest_ns.append(time.perf_counter_ns() - started)
-        for wi, window in enumerate(windows):
-            for si, scope in enumerate(scopes):
-                k = KS[(round_no + wi + si) % 2]
-                ns = query_ns(engine, window, k, scope)
-                samples.append(Sample("fresh", k, scope[0], window, ns))
+        samples += [
+            query(engine, "fresh", window, KS[(round_no + wi + si) % 2], scope)
+            for wi, window in enumerate(windows)
+            for si, scope in enumerate(scopes)
+        ]
     return samples, ingest_ns
 
 
@@ -293,12 +327,13 @@ def query_phases(
 
 def latency_rows(samples: list[Sample]) -> list[dict[str, Any]]:
     """p50/p99/max (ms) per (mode, k, scope kind), plus an "any" row per (mode, k)."""
-    groups: dict[tuple[str, int, str], list[int]] = {}
+    groups: dict[tuple[str, int, str], list[Sample]] = {}
     for s in samples:
-        groups.setdefault((s.mode, s.k, s.kind), []).append(s.ns)
-        groups.setdefault((s.mode, s.k, "any"), []).append(s.ns)
+        groups.setdefault((s.mode, s.k, s.kind), []).append(s)
+        groups.setdefault((s.mode, s.k, "any"), []).append(s)
     rows = []
-    for (mode, k, kind), values in sorted(groups.items(), key=_group_order):
+    for (mode, k, kind), group in sorted(groups.items(), key=_group_order):
+        values = [s.ns for s in group]
         p50, p99, worst = percentiles(values)
         rows.append(
             {
@@ -309,12 +344,13 @@ def latency_rows(samples: list[Sample]) -> list[dict[str, Any]]:
                 "p50": p50,
                 "p99": p99,
                 "max": worst,
+                "gc_hit": sum(s.gc for s in group),
             }
         )
     return rows
 
 
-def _group_order(item: tuple[tuple[str, int, str], list[int]]) -> tuple[int, int, int]:
+def _group_order(item: tuple[tuple[str, int, str], list[Sample]]) -> tuple[int, int, int]:
     mode, k, kind = item[0]
     kinds = ["any", "global", "category", "region", "category+region"]
     return ["cold", "warm", "fresh"].index(mode), k, kinds.index(kind)
@@ -332,6 +368,23 @@ def window_rows(samples: list[Sample]) -> list[dict[str, Any]]:
     return rows
 
 
+def _gc_line(phase: str, gc_stats: dict[str, float]) -> str:
+    return (
+        f"Python's cyclic GC during {phase}: {gc_stats['collections']:.0f} collections, "
+        f"{gc_stats['full']:.0f} of generation 2 taking {gc_stats['full_total_ms']:,.0f} ms "
+        f"in all (longest {gc_stats['full_max_ms']:,.0f} ms)."
+    )
+
+
+def _traced_rows(traced: tuple[int, int] | None) -> list[list[str]]:
+    if traced is None:
+        return []
+    return [
+        ["tracemalloc: allocated during ingest, still live", f"{traced[0] / 2**20:,.1f} MiB"],
+        ["tracemalloc: peak during ingest", f"{traced[1] / 2**20:,.1f} MiB"],
+    ]
+
+
 def render(result: dict[str, Any]) -> str:
     """The whole result as markdown."""
     machine, run, ing, base, mem = (
@@ -343,7 +396,7 @@ def render(result: dict[str, Any]) -> str:
         f"{machine['pinned_cores']}), {machine['memory_gib']} GiB; Python {machine['python']}, "
         f"numpy {machine['numpy']}.",
         f"Stream: {run['events']:,} events ingested in batches of {run['batch_size']:,}, "
-        f"{run['distinct_videos']:,} distinct videos (catalogue {run['videos']:,}), "
+        f"{mem['distinct_videos']:,} distinct videos (catalogue {run['videos']:,}), "
         f"Zipf {run['zipf']}, {run['categories']} categories, {run['regions']} regions, "
         f"{run['days']} days + {run['live_minutes']} min live tail; seed {run['seed']}.",
         "",
@@ -369,6 +422,9 @@ def render(result: dict[str, Any]) -> str:
         f"fresh phase: p50 {result['fresh_ingest_ms'][0]:.2f} ms, "
         f"p99 {result['fresh_ingest_ms'][1]:.2f} ms.",
         "",
+        _gc_line("ingest", result["gc"]["ingest"]),
+        _gc_line("the query phases", result["gc"]["queries"]),
+        "",
         "### Memory",
         markdown(
             ["measure", "value"],
@@ -379,6 +435,7 @@ def render(result: dict[str, Any]) -> str:
                     f"{mem['engine_bytes_after_queries'] / 2**20:,.1f} MiB",
                 ],
                 ["RSS growth during ingest", f"{mem['rss_growth'] / 2**20:,.1f} MiB"],
+                *_traced_rows(mem["traced"]),
                 ["live (video, minute bucket) pairs", f"{mem['pairs']['video_minute']:,}"],
                 ["live (video, hour bucket) pairs", f"{mem['pairs']['video_hour']:,}"],
                 [
@@ -398,7 +455,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         "### top-k latency (ms)",
         markdown(
-            ["mode", "k", "scope", "n", "p50", "p99", "max"],
+            ["mode", "k", "scope", "n", "p50", "p99", "max", "hit by gen-2 GC"],
             [
                 [
                     r["mode"],
@@ -408,6 +465,7 @@ def render(result: dict[str, Any]) -> str:
                     f"{r['p50']:.3f}",
                     f"{r['p99']:.3f}",
                     f"{r['max']:.3f}",
+                    str(r["gc_hit"]),
                 ]
                 for r in result["latency"]
             ],
@@ -452,42 +510,8 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run every phase and print the markdown report; return the result."""
-    args = parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {0})  # one core: the engine is single-threaded by contract
-    fresh_events = args.fresh_rounds * FRESH_BATCH
-    spec = StreamSpec(
-        events=args.events + fresh_events,
-        videos=args.videos,
-        seed=args.seed,
-        cover_catalogue=args.events >= 5 * args.videos,
-    )
-    log(f"generating {spec.events:,} events ...")
-    columns = generate_columns(spec)
-    stop = args.events
-    log("building batches of strings ...")
-    batches = [
-        columns.batch(lo, min(lo + args.batch_size, stop)) for lo in range(0, stop, args.batch_size)
-    ]
-    bulk = [(b, int(b.timestamps.max())) for b in batches]
-    fresh = list(columns.batches(FRESH_BATCH, start=stop))
-    log("baselines ...")
-    base = baselines(columns, bulk, stop)
-    gc.collect()
-    profiles: list[str] = []
-    rss_before = rss_bytes()
-    if args.tracemalloc:
-        tracemalloc.start()
-    log("ingesting ...")
-    engine = TopKEngine()
-    with profiled(args.profile, "bulk ingest", profiles):
-        ing = ingest(engine, bulk)
-    traced = tracemalloc.get_traced_memory() if args.tracemalloc else None
-    tracemalloc.stop()
-    rss_growth = rss_bytes() - rss_before
-    log("measuring memory ...")
+def memory(engine: TopKEngine, columns: StreamColumns, stop: int) -> dict[str, Any]:
+    """Retained engine bytes, per attribute, and per live pair, event and distinct video."""
     oldest: dict[int, int] = {}
     for w in engine.config.windows:
         start = engine.top_k(w.name, 1).start
@@ -498,46 +522,77 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     breakdown = {name: retained_size(value, seen) for name, value in vars(engine).items()}
     engine_bytes = sum(breakdown.values())
     distinct = len(np.unique(columns.videos[:stop]))
+    return {
+        "engine_bytes": engine_bytes,
+        "breakdown": breakdown,
+        "pairs": pairs,
+        "distinct_videos": distinct,
+        "bytes_per_pair": engine_bytes / (pairs["video_minute"] + pairs["video_hour"]),
+        "bytes_per_event": engine_bytes / stop,
+        "bytes_per_video": engine_bytes / distinct,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run every phase (see the module docstring), print the markdown report, return it."""
+    args = parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})  # one core: the engine is single-threaded by contract
+    spec = StreamSpec(
+        events=args.events + args.fresh_rounds * FRESH_BATCH,
+        videos=args.videos,
+        seed=args.seed,
+        cover_catalogue=args.events >= 5 * args.videos,
+    )
+    log(f"generating {spec.events:,} events, building batches of strings ...")
+    columns = generate_columns(spec)
+    stop, size = args.events, args.batch_size
+    bulk = [
+        (batch, int(batch.timestamps.max()))
+        for batch in (columns.batch(lo, min(lo + size, stop)) for lo in range(0, stop, size))
+    ]
+    fresh = list(columns.batches(FRESH_BATCH, start=stop))
+    log("baselines ...")
+    base = baselines(columns, bulk, stop)
+    gc.collect()
+    profiles: list[str] = []
+    gc.callbacks.append(GC)
+    rss_before, gc_start = rss_bytes(), len(GC.pauses)
+    if args.tracemalloc:
+        tracemalloc.start()
+    log("ingesting ...")
+    engine = TopKEngine()
+    with profiled(args.profile, "bulk ingest", profiles):
+        ing = ingest(engine, bulk)
+    gc_ingest = GC.summary(gc_start, len(GC.pauses))
+    traced = tracemalloc.get_traced_memory() if args.tracemalloc else None
+    tracemalloc.stop()
+    rss_growth = rss_bytes() - rss_before
+    log("measuring memory ...")
+    mem = memory(engine, columns, stop) | {"rss_growth": rss_growth, "traced": traced}
     log("querying ...")
     scopes = pick_scopes(columns, stop, np.random.default_rng(args.seed))
+    gc_start = len(GC.pauses)
     with profiled(args.profile, "queries (cold, warm, fresh incl. small ingests)", profiles):
         samples, fresh_ns = query_phases(engine, scopes, fresh, args.warm_repeats)
-    p50, p99, _ = percentiles(fresh_ns) if fresh_ns else (0.0, 0.0, 0.0)
+    gc_queries = GC.summary(gc_start, len(GC.pauses))
+    gc.callbacks.remove(GC)
+    mem["engine_bytes_after_queries"] = retained_size(engine)
     result: dict[str, Any] = {
         "machine": machine_info(),
-        "run": {
-            **{k: v for k, v in asdict(spec).items() if k in _SPEC_FIELDS},
-            "events": stop,
-            "batch_size": args.batch_size,
-            "distinct_videos": distinct,
-            "profiled": args.profile,
-            "tracemalloc": args.tracemalloc,
-        },
+        "run": {name: getattr(spec, name) for name in _SPEC_FIELDS}
+        | {"events": stop, "batch_size": size, "profiled": args.profile},
         "ingest": ing,
         "baselines": base,
-        "fresh_ingest_ms": [p50, p99],
-        "memory": {
-            "engine_bytes": engine_bytes,
-            "engine_bytes_after_queries": retained_size(engine),
-            "breakdown": breakdown,
-            "rss_growth": rss_growth,
-            "traced_current_peak": traced,
-            "pairs": pairs,
-            "bytes_per_pair": engine_bytes / (pairs["video_minute"] + pairs["video_hour"]),
-            "bytes_per_event": engine_bytes / stop,
-            "bytes_per_video": engine_bytes / distinct,
-        },
+        "fresh_ingest_ms": percentiles(fresh_ns)[:2] if fresh_ns else (0.0, 0.0),
+        "gc": {"ingest": gc_ingest, "queries": gc_queries},
+        "memory": mem,
         "scopes": scopes,
         "latency": latency_rows(samples),
         "latency_by_window": window_rows(samples),
     }
     print(render(result))
-    if traced is not None:
-        print(
-            f"\ntracemalloc: {traced[0] / 2**20:,.1f} MiB live, {traced[1] / 2**20:,.1f} MiB peak"
-        )
-    for text in profiles:
-        print("\n" + text)
+    print("\n".join(["", *profiles]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(result, out, indent=2)

@@ -120,26 +120,50 @@ class TopKEngine:
     # ------------------------------------------------------------------ ingest
 
     def ingest(self, batch: EventBatch, wall_time: int) -> IngestResult:
-        """Count a batch of events. ``wall_time`` is the arrival time (epoch ms).
+        """Count a batch of events that arrived at ``wall_time`` (epoch ms).
 
-        Steps: reject events beyond ``wall_time + max_skew``; drop duplicate ``event_id``s;
-        advance the clock to the newest accepted timestamp; count each accepted event in
-        every window whose bounds hold it (events older than the horizon: ``all`` only).
+        The same as :meth:`screen` followed by :meth:`apply` of the accepted events.
         """
-        n = len(batch)
-        status = np.zeros(n, dtype=np.int8)
-        status[batch.timestamps > wall_time + self.config.max_skew] = TOO_NEW
-        duplicates = self._drop_duplicates(batch, status, wall_time)
+        status = self.screen(batch, wall_time)
         keep = np.flatnonzero(status == ACCEPTED)
-        rejected = int(np.count_nonzero(status == TOO_NEW))
-        self.stats.duplicates += duplicates
-        self.stats.rejected_too_new += rejected
         late = 0
         if len(keep):
-            late = self._apply(batch if len(keep) == n else batch.take(keep))
-        self.stats.accepted += len(keep)
+            late = self.apply(batch if len(keep) == len(batch) else batch.take(keep))
+        return IngestResult(
+            status=status,
+            accepted=len(keep),
+            duplicates=int(np.count_nonzero(status == DUPLICATE)),
+            rejected_too_new=int(np.count_nonzero(status == TOO_NEW)),
+            late_dropped=late,
+        )
+
+    def screen(self, batch: EventBatch, wall_time: int) -> npt.NDArray[np.int8]:
+        """Decide, without counting, which events of a batch are accepted.
+
+        Events beyond ``wall_time + max_skew`` are :data:`TOO_NEW`; events whose
+        ``event_id`` was accepted within the de-dup horizon (or earlier in this batch) are
+        :data:`DUPLICATE`. The ids of the accepted events are remembered from now on, so a
+        caller that persists the accepted events before applying them (the durable service)
+        must :meth:`apply` exactly those, in order.
+        """
+        status = np.zeros(len(batch), dtype=np.int8)
+        status[batch.timestamps > wall_time + self.config.max_skew] = TOO_NEW
+        self.stats.rejected_too_new += int(np.count_nonzero(status))
+        self.stats.duplicates += self._drop_duplicates(batch, status, wall_time)
+        return status
+
+    def apply(self, batch: EventBatch) -> int:
+        """Count accepted events (as screened) in every window whose bounds hold them.
+
+        The clock first advances to the newest timestamp. Events older than the horizon
+        count toward ``all`` only; their number is returned (and added to ``late_dropped``).
+        """
+        if len(batch) == 0:
+            return 0
+        late = self._apply(batch)
+        self.stats.accepted += len(batch)
         self.stats.late_dropped += late
-        return IngestResult(status, len(keep), duplicates, rejected, late)
+        return late
 
     def tick(self, wall_time: int) -> None:
         """Advance the clock to ``wall_time`` if it is ahead (so windows empty when idle)."""
