@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import hashlib
 import io
 import json
 import os
@@ -33,11 +34,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
 import numpy as np
 
+import rankstream.engine
 from rankstream.engine import EventBatch, TopKEngine
 from rankstream.generator import StreamColumns, StreamSpec, generate_columns
 from rankstream.generator.synthetic import HOUR, MINUTE
@@ -109,7 +112,16 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "rankstream": version("rankstream"),
+        "engine_digest": engine_digest(),
     }
+
+
+def engine_digest() -> str:
+    """A short hash of the engine's source files: which engine the figures belong to."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(rankstream.engine.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _meminfo_kib(field: str, path: str = "/proc/meminfo") -> int:
@@ -392,9 +404,12 @@ def render(result: dict[str, Any]) -> str:
     )
     eps = ing["events_per_s"]
     parts = [
+        "**cProfile or tracemalloc was on: timings are inflated, use them only for ratios.**"
+        if run["distorted"]
+        else "",
         f"Machine: {machine['cpu']}, {machine['nproc']} cores (pinned to "
         f"{machine['pinned_cores']}), {machine['memory_gib']} GiB; Python {machine['python']}, "
-        f"numpy {machine['numpy']}.",
+        f"numpy {machine['numpy']}; engine source digest `{machine['engine_digest']}`.",
         f"Stream: {run['events']:,} events ingested in batches of {run['batch_size']:,}, "
         f"{mem['distinct_videos']:,} distinct videos (catalogue {run['videos']:,}), "
         f"Zipf {run['zipf']}, {run['categories']} categories, {run['regions']} regions, "
@@ -581,7 +596,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "machine": machine_info(),
         "run": {name: getattr(spec, name) for name in _SPEC_FIELDS}
-        | {"events": stop, "batch_size": size, "profiled": args.profile},
+        | {"events": stop, "batch_size": size, "distorted": args.profile or args.tracemalloc},
         "ingest": ing,
         "baselines": base,
         "fresh_ingest_ms": percentiles(fresh_ns)[:2] if fresh_ns else (0.0, 0.0),

@@ -42,7 +42,9 @@ class ViewEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _text(name: str, value: object, max_chars: int) -> str:
+def check_text(name: str, value: object, max_chars: int) -> str:
+    """``value`` if it is a string of 1 to ``max_chars`` characters with no control
+    characters; else :class:`InvalidEvent` naming ``name``."""
     if not isinstance(value, str):
         raise InvalidEvent(name, f"must be a string, got {_type_name(value)}")
     if not 1 <= len(value) <= max_chars:
@@ -93,7 +95,7 @@ def _first_present(obj: Mapping[str, Any], names: Sequence[str]) -> tuple[str, o
 
 def _optional_text(obj: Mapping[str, Any], name: str, max_chars: int) -> str | None:
     value = obj.get(name)
-    return None if value is None else _text(name, value, max_chars)
+    return None if value is None else check_text(name, value, max_chars)
 
 
 def parse_event(obj: object, measure: Measure = VIEWS) -> ViewEvent:
@@ -104,7 +106,7 @@ def parse_event(obj: object, measure: Measure = VIEWS) -> ViewEvent:
     if not isinstance(obj, Mapping):
         raise InvalidEvent("event", f"must be a JSON object, got {_type_name(obj)}")
     id_name, raw_id = _first_present(obj, (measure.entity_field, *measure.entity_aliases))
-    video_id = _text(id_name, raw_id, MAX_ID_CHARS)
+    video_id = check_text(id_name, raw_id, MAX_ID_CHARS)
     ts_name, raw_ts = _first_present(obj, ("timestamp", "ts"))
     timestamp = parse_timestamp(raw_ts, ts_name)
     quantity = 1

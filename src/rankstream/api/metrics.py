@@ -1,0 +1,84 @@
+"""Prometheus metrics: counters read from the pipeline at scrape time, plus a query
+latency histogram observed per request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from rankstream.service.pipeline import IngestPipeline
+
+QUERY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+
+
+class PipelineCollector(Collector):
+    """Ingest, rejection, apply-lag and checkpoint figures of one pipeline."""
+
+    def __init__(self, pipeline: IngestPipeline) -> None:
+        self.pipeline = pipeline
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        p = self.pipeline
+        engine = p.engine.stats
+        yield CounterMetricFamily(
+            "rankstream_events_accepted", "Events durably accepted.", value=p.stats.events_logged
+        )
+        yield CounterMetricFamily(
+            "rankstream_events_applied", "Events applied to the rankings.", value=engine.accepted
+        )
+        rejected = CounterMetricFamily(
+            "rankstream_events_rejected", "Events rejected, by field at fault.", labels=["field"]
+        )
+        for field, count in sorted(p.dead_letters.totals.items()):
+            rejected.add_metric([field], count)
+        yield rejected
+        yield CounterMetricFamily(
+            "rankstream_events_duplicate", "Events dropped as duplicates.", value=engine.duplicates
+        )
+        yield CounterMetricFamily(
+            "rankstream_events_late_dropped",
+            "Events older than the horizon (counted in all only).",
+            value=engine.late_dropped,
+        )
+        yield CounterMetricFamily(
+            "rankstream_ingest_requests", "Ingest requests answered.", value=p.stats.requests
+        )
+        yield GaugeMetricFamily(
+            "rankstream_apply_lag_events",
+            "Accepted events not yet visible in rankings.",
+            value=p.stats.events_logged - engine.accepted,
+        )
+        yield GaugeMetricFamily(
+            "rankstream_ingest_queue_depth", "Requests waiting for the writer.", p.queue_depth()
+        )
+        at = p.stats.last_checkpoint_at
+        age = 0.0 if at is None else max(0.0, time.time() - at / 1000)
+        yield GaugeMetricFamily(
+            "rankstream_checkpoint_age_seconds", "Seconds since the last checkpoint.", age
+        )
+        yield GaugeMetricFamily(
+            "rankstream_checkpoint_duration_seconds",
+            "Duration of the last checkpoint.",
+            p.stats.last_checkpoint_seconds,
+        )
+        yield GaugeMetricFamily(
+            "rankstream_watermark_ms", "The engine clock (epoch ms).", p.engine.now or 0
+        )
+
+
+def build_registry(pipeline: IngestPipeline) -> tuple[CollectorRegistry, Histogram]:
+    """A registry of this app's metrics and the query latency histogram to observe."""
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector(pipeline))
+    latency = Histogram(
+        "rankstream_query_seconds",
+        "Latency of GET /views/top-k, seconds.",
+        labelnames=["window"],
+        buckets=QUERY_BUCKETS,
+        registry=registry,
+    )
+    return registry, latency

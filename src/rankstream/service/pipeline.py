@@ -1,0 +1,407 @@
+"""The durable ingest pipeline: one writer thread between the HTTP edge and the engine.
+
+A request's valid events become a :class:`Submission`. The writer thread takes every
+submission waiting (a *group*) and, for each group:
+
+1. answers requests whose ``Idempotency-Key`` is already stored with the stored answer;
+2. screens the others through the engine (too new? duplicate ``event_id``?);
+3. appends the accepted events and the answers (with their keys) to the log in ONE
+   transaction and waits for it to be durable (group commit);
+4. applies the accepted events to the engine, in log order;
+5. resolves the requests' futures: only now does the client get its ``202``.
+
+So an acknowledged event is in the log, and a logged event is counted once: on restart the
+newest readable checkpoint is restored and the log after it is replayed through the same
+screening, in the same order with the same arrival times, which reproduces the same state.
+
+The writer also ticks the engine clock with wall time and takes periodic checkpoints, after
+which the log before the checkpoint is reclaimed (down to ``retention_floor``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from rankstream.checkpoint import FileCheckpointStore
+from rankstream.engine import TOO_NEW, EngineConfig, EventBatch, TopKEngine, TopKResult
+from rankstream.errors import RankstreamError, SnapshotError
+from rankstream.log import SqliteEventLog, encode_batch
+from rankstream.log.sqlite import PendingRecord
+from rankstream.service.deadletters import DeadLetters
+
+logger = logging.getLogger("rankstream.pipeline")
+
+
+def wall_clock_ms() -> int:
+    """The system wall clock in epoch milliseconds (read only at the service edge)."""
+    return time.time_ns() // 1_000_000
+
+
+class StorageFailure(RankstreamError):
+    """The durable log could not be written; the service stops accepting events."""
+
+
+class EventError(msgspec.Struct, frozen=True):
+    """Why the event at ``index`` of a request was rejected."""
+
+    index: int
+    error: str
+
+
+class IngestAnswer(msgspec.Struct, frozen=True):
+    """The body of a ``202`` answer to ``POST /views``."""
+
+    accepted: int
+    rejected: int
+    duplicates: int
+    errors: list[EventError]
+
+
+@dataclass(slots=True)
+class Submission:
+    """One request's valid events (``positions`` are their indexes in the request), its
+    already-found errors, and its idempotency key."""
+
+    batch: EventBatch
+    extras: list[dict[str, Any]]
+    positions: list[int]
+    errors: list[EventError]
+    idempotency_key: str | None = None
+    future: Future[tuple[bytes, bool]] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters for ``/status`` and ``/metrics``."""
+
+    events_logged: int = 0
+    requests: int = 0
+    idempotent_replays: int = 0
+    groups: int = 0
+    last_checkpoint_seq: int = 0
+    last_checkpoint_at: int | None = None
+    last_checkpoint_seconds: float = 0.0
+    checkpoint_bytes: int = 0
+    restored_from_seq: int = 0
+    replayed_batches: int = 0
+    replayed_events: int = 0
+    recovery_seconds: float = 0.0
+    last_applied_seq: int = 0
+    commit_seconds_total: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """How often the writer ticks and checkpoints, and how long keys are remembered."""
+
+    tick_interval: float = 1.0
+    checkpoint_interval: float = 60.0
+    checkpoint_every_events: int = 2_000_000
+    idempotency_ttl: float = 24 * 3600.0
+    max_group: int = 256
+
+
+class IngestPipeline:
+    """Engine + durable log + checkpoints behind one writer thread. See the module docstring.
+
+    ``submit`` may be called from any thread; ``top_k`` and ``status`` too (they take the
+    engine lock briefly). ``start`` recovers, then starts the writer; ``close`` drains the
+    queue, takes a final checkpoint and closes the log.
+    """
+
+    def __init__(
+        self,
+        engine_config: EngineConfig,
+        event_log: SqliteEventLog,
+        checkpoints: FileCheckpointStore,
+        settings: PipelineSettings | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+        dead_letters: DeadLetters | None = None,
+    ) -> None:
+        self.engine_config = engine_config
+        self.engine = TopKEngine(engine_config)
+        self.log = event_log
+        self.checkpoints = checkpoints
+        self.settings = settings or PipelineSettings()
+        self.clock = clock
+        self.dead_letters = dead_letters or DeadLetters()
+        self.stats = PipelineStats()
+        self.retention_floor: Callable[[int], int] = lambda checkpoint_seq: checkpoint_seq
+        self.failure: str | None = None
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Submission | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._events_since_checkpoint = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Recover the engine from checkpoint and log, then start the writer thread."""
+        self.recover()
+        self._thread = threading.Thread(target=self._run, name="rankstream-writer", daemon=True)
+        self._thread.start()
+
+    def recover(self) -> None:
+        """Restore the newest readable checkpoint and replay the log after it."""
+        started = time.perf_counter()
+        for checkpoint in self.checkpoints.newest_first():
+            try:
+                self.engine = TopKEngine.restore(checkpoint.data, self.engine_config)
+            except SnapshotError as exc:
+                logger.warning("skipping unreadable checkpoint %s: %s", checkpoint.path, exc)
+                continue
+            self.stats.restored_from_seq = checkpoint.seq
+            self.stats.last_checkpoint_seq = checkpoint.seq
+            self.stats.last_applied_seq = checkpoint.seq
+            break
+        for record in self.log.replay(self.stats.restored_from_seq):
+            self.engine.ingest(record.batch, record.wall_time)
+            self.engine.stats.duplicates += record.duplicates
+            self.engine.stats.rejected_too_new += record.rejected
+            self.stats.replayed_batches += 1
+            self.stats.replayed_events += len(record.batch)
+            self.stats.last_applied_seq = record.seq
+            self._events_since_checkpoint += len(record.batch)
+        self.engine.tick(self.clock())
+        self.stats.events_logged = self.engine.stats.accepted
+        self.stats.recovery_seconds = time.perf_counter() - started
+
+    def close(self) -> None:
+        """Stop accepting, drain what is queued, checkpoint, and close the log. Idempotent."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+            if self.failure is None:
+                self.checkpoint()
+        self.log.close()
+
+    # ------------------------------------------------------------------ API
+
+    def submit(self, submission: Submission) -> Future[tuple[bytes, bool]]:
+        """Queue a request; the future yields ``(answer JSON, replayed)`` once durable.
+
+        Raises :class:`StorageFailure` if the log has failed (the service must restart).
+        """
+        if self.failure is not None:
+            raise StorageFailure(self.failure)
+        self._queue.put(submission)
+        return submission.future
+
+    def top_k(
+        self, window: str, k: int, category: str | None = None, region: str | None = None
+    ) -> TopKResult:
+        """The engine's exact top-k (see :meth:`TopKEngine.top_k`)."""
+        with self._lock:
+            return self.engine.top_k(window, k, category, region)
+
+    def status(self) -> dict[str, Any]:
+        """Counters and positions for ``GET /status``."""
+        with self._lock:
+            engine = self.engine.stats
+            memory = self.engine.memory()
+            now = self.engine.now
+        stats = self.stats
+        return {
+            "events_accepted": stats.events_logged,
+            "events_applied": engine.accepted,
+            "events_rejected": engine.rejected_too_new + self.dead_letters.invalid_total,
+            "late_dropped": engine.late_dropped,
+            "duplicates": engine.duplicates,
+            "watermark": now,
+            "last_checkpoint": {
+                "seq": stats.last_checkpoint_seq,
+                "at": stats.last_checkpoint_at,
+                "seconds": round(stats.last_checkpoint_seconds, 3),
+                "bytes": stats.checkpoint_bytes,
+            },
+            "log": {"applied_seq": stats.last_applied_seq, "bytes": self.log.size_bytes()},
+            "recovery": {
+                "restored_from_seq": stats.restored_from_seq,
+                "replayed_batches": stats.replayed_batches,
+                "replayed_events": stats.replayed_events,
+                "seconds": round(stats.recovery_seconds, 3),
+            },
+            "queue_depth": self._queue.qsize(),
+            "memory": memory,
+            "healthy": self.failure is None,
+            "failure": self.failure,
+        }
+
+    def queue_depth(self) -> int:
+        """Submissions waiting for the writer."""
+        return self._queue.qsize()
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        last_tick = 0.0
+        last_checkpoint = time.monotonic()
+        settings = self.settings
+        while True:
+            group = self._take_group(timeout=settings.tick_interval)
+            stopping = group is None
+            if group:
+                try:
+                    self._commit(group)
+                except Exception as exc:  # the log failed: stop taking events, say why
+                    self._fail(group, exc)
+            if stopping or self.failure is not None:
+                self._drain_on_stop()
+                return
+            now = time.monotonic()
+            if now - last_tick >= settings.tick_interval:
+                wall = self.clock()
+                with self._lock:
+                    self.engine.tick(wall)
+                last_tick = now
+            due = now - last_checkpoint >= settings.checkpoint_interval
+            if due or self._events_since_checkpoint >= settings.checkpoint_every_events:
+                self.checkpoint()
+                self.log.expire_keys(self.clock() - int(settings.idempotency_ttl * 1000))
+                last_checkpoint = time.monotonic()
+
+    def _take_group(self, timeout: float) -> list[Submission] | None:
+        """Submissions waiting (at least one, waiting up to ``timeout``); ``None`` on stop."""
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        if first is None:
+            return None
+        group = [first]
+        while len(group) < self.settings.max_group:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # keep the stop signal for the loop
+                break
+            group.append(item)
+        return group
+
+    def _commit(self, group: list[Submission]) -> None:
+        records: list[PendingRecord] = []
+        accepted: list[EventBatch | None] = []
+        answers: dict[int, tuple[bytes, bool]] = {}
+        keys: dict[str, bytes] = {}
+        with self._lock:
+            for index, sub in enumerate(group):
+                key = sub.idempotency_key
+                stored = None if key is None else keys.get(key) or self.log.response_for(key)
+                if stored is not None:
+                    answers[index] = (stored, True)
+                    continue
+                record, batch = self._screen(sub)
+                if key is not None:
+                    keys[key] = record.response
+                records.append(record)
+                accepted.append(batch)
+                answers[index] = (record.response, False)
+        started = time.perf_counter()
+        seqs = self.log.append(records)  # durable when this returns
+        self.stats.commit_seconds_total += time.perf_counter() - started
+        with self._lock:
+            for seq, batch in zip(seqs, accepted, strict=True):
+                if seq is not None and batch is not None:
+                    self.engine.apply(batch)
+                    self.stats.last_applied_seq = seq
+                    self.stats.events_logged += len(batch)
+                    self._events_since_checkpoint += len(batch)
+        self.stats.groups += 1
+        self.stats.requests += len(group)
+        for index, sub in enumerate(group):
+            answer = answers[index]
+            self.stats.idempotent_replays += answer[1]
+            sub.future.set_result(answer)
+
+    def _screen(self, sub: Submission) -> tuple[PendingRecord, EventBatch | None]:
+        wall = self.clock()
+        status = self.engine.screen(sub.batch, wall)
+        keep = np.flatnonzero(status == 0)
+        errors = list(sub.errors)
+        skew_s = self.engine_config.max_skew // 1000
+        for i in np.flatnonzero(status == TOO_NEW).tolist():
+            message = f"timestamp: more than {skew_s} s ahead of server time"
+            errors.append(EventError(sub.positions[i], message))
+            self.dead_letters.add_too_new(sub.batch, i, message, wall)
+        errors.sort(key=lambda e: e.index)
+        duplicates = int(np.count_nonzero(status == 1))
+        answer = IngestAnswer(len(keep), len(errors), duplicates, errors)
+        batch = None
+        payload = None
+        if len(keep):
+            batch = sub.batch if len(keep) == len(sub.batch) else sub.batch.take(keep)
+            extras = sub.extras if len(keep) == len(sub.batch) else [sub.extras[i] for i in keep]
+            payload = encode_batch(batch, extras)
+        record = PendingRecord(
+            wall_time=wall,
+            events=len(keep),
+            duplicates=duplicates,
+            rejected=len(errors) - len(sub.errors),
+            payload=payload,
+            idempotency_key=sub.idempotency_key,
+            response=msgspec.json.encode(answer),
+        )
+        return record, batch
+
+    def _fail(self, group: list[Submission], exc: Exception) -> None:
+        self.failure = f"durable log write failed: {exc}; restart the service"
+        logger.error("%s", self.failure)
+        for sub in group:
+            if not sub.future.done():
+                sub.future.set_exception(StorageFailure(self.failure))
+
+    def _drain_on_stop(self) -> None:
+        """Answer what is still queued: commit it if healthy, else fail it."""
+        leftovers: list[Submission] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        if not leftovers:
+            return
+        if self.failure is None:
+            try:
+                self._commit(leftovers)
+                return
+            except Exception as exc:
+                self._fail(leftovers, exc)
+                return
+        for sub in leftovers:
+            sub.future.set_exception(StorageFailure(self.failure or "service stopped"))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self) -> None:
+        """Snapshot the engine, write it durably, then reclaim the log it covers.
+
+        Steps: (1) under the engine lock, snapshot and note the last applied log sequence;
+        (2) write the checkpoint file atomically; (3) delete log records up to
+        ``retention_floor(seq)`` (analytics may hold the floor lower).
+        """
+        started = time.perf_counter()
+        with self._lock:
+            data = self.engine.snapshot()
+            seq = self.stats.last_applied_seq
+            self._events_since_checkpoint = 0
+        self.checkpoints.save(seq, data)
+        self.log.truncate_through(min(seq, self.retention_floor(seq)))
+        self.stats.last_checkpoint_seq = seq
+        self.stats.last_checkpoint_at = self.clock()
+        self.stats.last_checkpoint_seconds = time.perf_counter() - started
+        self.stats.checkpoint_bytes = len(data)

@@ -1,0 +1,64 @@
+"""Video metadata (title, channel, thumbnail...), joined into ranked items.
+
+Stored in its own SQLite file and cached in memory, so joining metadata into a top-1000
+answer costs dictionary lookups, not queries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import msgspec
+
+
+class VideoMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What ``PUT /videos/{video_id}`` accepts. Every field is optional."""
+
+    title: str | None = None
+    channel: str | None = None
+    thumbnail_url: str | None = None
+    duration_s: float | None = None
+    category: str | None = None
+
+
+class MetadataStore:
+    """Metadata by video id: SQLite on disk, a dict in memory. Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS videos (video_id TEXT PRIMARY KEY, doc BLOB NOT NULL)"
+        )
+        self._lock = threading.Lock()
+        decoder = msgspec.json.Decoder(VideoMetadata)
+        self._cache: dict[str, VideoMetadata] = {
+            video_id: decoder.decode(doc)
+            for video_id, doc in self._db.execute("SELECT video_id, doc FROM videos")
+        }
+
+    def put(self, video_id: str, metadata: VideoMetadata) -> None:
+        """Create or replace a video's metadata (durable when this returns)."""
+        doc = msgspec.json.encode(metadata)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO videos (video_id, doc) VALUES (?, ?)"
+                " ON CONFLICT(video_id) DO UPDATE SET doc = excluded.doc",
+                (video_id, doc),
+            )
+            self._cache[video_id] = metadata
+
+    def get(self, video_id: str) -> VideoMetadata | None:
+        """A video's metadata, or ``None``."""
+        return self._cache.get(video_id)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
