@@ -186,7 +186,8 @@ def live_pairs(columns: StreamColumns, stop: int, oldest: dict[int, int]) -> dic
 
 @contextmanager
 def profiled(enabled: bool, title: str, sink: list[str]) -> Iterator[None]:
-    """Run the block under cProfile when ``enabled``; append its top functions to ``sink``."""
+    """Run the block under cProfile when ``enabled``; append to ``sink`` its top functions by
+    own time and the callers of the first four."""
     if not enabled:
         yield
         return
@@ -197,7 +198,9 @@ def profiled(enabled: bool, title: str, sink: list[str]) -> Iterator[None]:
     finally:
         profile.disable()
         text = io.StringIO()
-        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)
+        stats = pstats.Stats(profile, stream=text).sort_stats("tottime")
+        stats.print_stats(12)
+        stats.print_callers(4)  # who calls the four costliest functions
         sink.append(f"## cProfile: {title} (by own time)\n{text.getvalue()}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,8 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from rankstream.config import ServiceConfig, load_toml
 from rankstream.engine import TopKEngine, TopKResult
+from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
+from rankstream.server import serve as run_server
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -97,3 +101,104 @@ def _ranking_table(result: TopKResult) -> Table:
 
 def _iso(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _read_config_file(ctx: typer.Context, value: Path | None) -> Path | None:
+    """Load a TOML settings file as defaults (below environment variables and options)."""
+    if value is not None:
+        try:
+            settings = load_toml(value)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
+
+
+_ENV = "RANKSTREAM_"
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file of settings (keys as the option names with underscores).",
+            callback=_read_config_file,
+            is_eager=True,
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(envvar=f"{_ENV}HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar=f"{_ENV}PORT", help="Port to bind.")] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option(envvar=f"{_ENV}DATA_DIR", help="Log, checkpoints and metadata.")
+    ] = Path("data"),
+    sync: Annotated[
+        str,
+        typer.Option(
+            envvar=f"{_ENV}SYNC",
+            help="FULL: every acknowledged event survives power loss; NORMAL: crashes only.",
+        ),
+    ] = "FULL",
+    max_events_per_request: Annotated[
+        int, typer.Option(envvar=f"{_ENV}MAX_EVENTS_PER_REQUEST", help="413 beyond this.")
+    ] = 10_000,
+    max_body_bytes: Annotated[
+        int, typer.Option(envvar=f"{_ENV}MAX_BODY_BYTES", help="413 beyond this many bytes.")
+    ] = 16 * 1024 * 1024,
+    checkpoint_interval: Annotated[
+        float,
+        typer.Option(envvar=f"{_ENV}CHECKPOINT_INTERVAL", help="Seconds between checkpoints."),
+    ] = 60.0,
+    checkpoint_every_events: Annotated[
+        int,
+        typer.Option(
+            envvar=f"{_ENV}CHECKPOINT_EVERY_EVENTS", help="Checkpoint after this many events."
+        ),
+    ] = 2_000_000,
+    tick_interval: Annotated[
+        float, typer.Option(envvar=f"{_ENV}TICK_INTERVAL", help="Seconds between clock ticks.")
+    ] = 1.0,
+    idempotency_ttl: Annotated[
+        float,
+        typer.Option(envvar=f"{_ENV}IDEMPOTENCY_TTL", help="Seconds an Idempotency-Key is kept."),
+    ] = 86_400.0,
+    dead_letter_capacity: Annotated[
+        int, typer.Option(envvar=f"{_ENV}DEAD_LETTER_CAPACITY", help="Rejected events kept.")
+    ] = 10_000,
+    max_skew_ms: Annotated[
+        int, typer.Option(envvar=f"{_ENV}MAX_SKEW_MS", help="Reject events this far ahead.")
+    ] = 300_000,
+    dedup_horizon_ms: Annotated[
+        int,
+        typer.Option(envvar=f"{_ENV}DEDUP_HORIZON_MS", help="event_id de-dup horizon (arrivals)."),
+    ] = 600_000,
+    max_k: Annotated[
+        int, typer.Option(envvar=f"{_ENV}MAX_K", help="Largest k a query may ask.")
+    ] = 1000,
+) -> None:
+    """Run the embedded service: durable ingest, the HTTP API, periodic checkpoints."""
+    settings = ServiceConfig(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        sync=sync.upper(),
+        max_events_per_request=max_events_per_request,
+        max_body_bytes=max_body_bytes,
+        checkpoint_interval=checkpoint_interval,
+        checkpoint_every_events=checkpoint_every_events,
+        tick_interval=tick_interval,
+        idempotency_ttl=idempotency_ttl,
+        dead_letter_capacity=dead_letter_capacity,
+        max_skew_ms=max_skew_ms,
+        dedup_horizon_ms=dedup_horizon_ms,
+        max_k=max_k,
+    )
+    try:
+        settings.validate()
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    Console(stderr=True).print(f"rankstream serving on http://{host}:{port} (data in {data_dir})")
+    run_server(settings)

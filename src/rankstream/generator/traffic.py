@@ -36,6 +36,7 @@ gives the diurnal curve (mean 1 over a day, peak at 20:00 UTC) for a caller that
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -282,7 +283,7 @@ class TrafficModel:
         frac = hours - hour
         return _DIURNAL[hour] * (1 - frac) + _DIURNAL[(hour + 1) % 24] * frac
 
-    def metadata(self, ranks: range) -> list[VideoMetadata]:
+    def metadata(self, ranks: Iterable[int]) -> list[VideoMetadata]:
         """Metadata of the catalogue videos of the given popularity ranks, the same for the
         same seed whatever the range (each video seeds Faker from ``(seed, rank)``).
 
@@ -349,9 +350,8 @@ class TrafficModel:
         iso = rng.random(size) < spec.iso_share
         source = self._duplicate_sources(kinds, rng)
         # A duplicate row takes every column of its source, its row number (the event id) too.
-        ranks, regions, timestamps, users, iso = (
-            c[source] for c in (ranks, regions, timestamps, users, iso)
-        )
+        ranks, regions, users = ranks[source], regions[source], users[source]
+        timestamps, iso = timestamps[source], iso[source]
 
         video_ids: list[str] = self._ids[ranks].tolist()
         stamps: list[int | str] = timestamps.tolist()
