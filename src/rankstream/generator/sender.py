@@ -473,7 +473,8 @@ class _Sender:
         report.accepted += answer.accepted
         report.rejected += answer.rejected
         report.duplicates += answer.duplicates
-        for error in answer.errors[: MAX_ERROR_SAMPLES - len(report.errors)]:
+        # Event errors may fill half the samples; the rest stays for failed requests.
+        for error in answer.errors[: MAX_ERROR_SAMPLES // 2 - len(report.errors)]:
             report.note(f"batch {item.index} event {error.get('index')}: {error.get('error')}")
 
     def _failed(self, item: _Request, problem: str) -> None:
