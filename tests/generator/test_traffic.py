@@ -86,10 +86,8 @@ def test_each_video_keeps_its_category(model: TrafficModel) -> None:
 
 
 def test_regions_are_skewed(model: TrafficModel) -> None:
-    regions = Counter(
-        e.region for b in batches(model, 10, 4000, BEFORE_SPIKE) for e in b.events
-        if isinstance(e, View)
-    )  # fmt: skip
+    events = [e for b in batches(model, 10, 4000, BEFORE_SPIKE) for e in b.events]
+    regions = Counter(e.region for e in events if isinstance(e, View))
     shares = sorted(regions.values(), reverse=True)
     assert len(regions) == SPEC.regions
     assert shares[0] > 5 * shares[-1]
@@ -117,12 +115,15 @@ def test_out_of_order_and_late_shares_and_lags() -> None:
     batch = model.batch(0, 5000, now)
     ts, kinds = batch.timestamps, batch.kinds
     normal = ts[kinds == NORMAL]
-    assert normal.min() >= now - spec.jitter_ms and normal.max() <= now
+    assert normal.min() >= now - spec.jitter_ms
+    assert normal.max() <= now
     assert np.all(np.diff(normal) >= 0)  # in-order events arrive in order
     lag = now - ts[kinds == OUT_OF_ORDER]
-    assert lag.min() >= SECOND and lag.max() <= spec.jitter_ms + spec.out_of_order_max_ms
+    assert lag.min() >= SECOND
+    assert lag.max() <= spec.jitter_ms + spec.out_of_order_max_ms
     lag = now - ts[kinds == LATE]
-    assert lag.min() >= spec.late_min_ms and lag.max() <= spec.jitter_ms + spec.late_max_ms
+    assert lag.min() >= spec.late_min_ms
+    assert lag.max() <= spec.jitter_ms + spec.late_max_ms
 
 
 def test_malformed_rows_fail_validation_and_the_others_pass() -> None:
@@ -173,8 +174,10 @@ def test_metadata_is_reproducible_and_complete(model: TrafficModel) -> None:
     for rank, meta in enumerate(metadata):
         assert meta.video_id == model.video_id(rank)
         assert meta.category == model.category_of(meta.video_id)
-        assert meta.title and meta.channel
-        assert meta.thumbnail_url.startswith("https://") and meta.video_id in meta.thumbnail_url
+        assert meta.title
+        assert meta.channel
+        assert meta.thumbnail_url.startswith("https://")
+        assert meta.video_id in meta.thumbnail_url
         assert 5 <= meta.duration_s <= 3 * 3600
         assert set(meta.body()) == {"title", "channel", "thumbnail_url", "duration_s", "category"}
     assert len({m.channel for m in metadata}) > 10
@@ -245,7 +248,9 @@ def test_sender_counts_match_the_server(
     assert report.failed_requests == 0, report.errors
     assert 0 < report.sent <= 4000
     assert report.sent == report.accepted + report.rejected + report.duplicates
-    assert report.rejected > 0 and report.duplicates > 0 and report.errors
+    assert report.rejected > 0
+    assert report.duplicates > 0
+    assert report.errors
     assert report.metadata_registered == 21  # the 20 most popular and the viral video
     server = status(service)
     assert server["events_accepted"] == report.accepted
@@ -310,6 +315,7 @@ def test_retried_requests_count_once(service_factory: Callable[..., ServiceProce
 
     report, dropped = asyncio.run(scenario())
     assert dropped == 3
-    assert report.retries >= 3 and report.failed_requests == 0, report.errors
+    assert report.failed_requests == 0, report.errors
+    assert report.retries >= 3
     assert report.sent == report.accepted + report.duplicates  # nothing malformed
     assert status(service)["events_accepted"] == report.accepted

@@ -29,10 +29,11 @@ from rankstream.checkpoint import FileCheckpointStore
 from rankstream.config import ServiceConfig
 from rankstream.engine import TopKResult
 from rankstream.engine.events import MAX_ID_CHARS, check_text
+from rankstream.engine.wire import EventDecoder
 from rankstream.errors import InvalidEvent, InvalidQuery
 from rankstream.log import SqliteEventLog
 from rankstream.service.deadletters import DeadLetters
-from rankstream.service.intake import BadBody, build_submission, decode_body
+from rankstream.service.intake import BadBody, build_submission, split_body
 from rankstream.service.pipeline import (
     IngestPipeline,
     PipelineSettings,
@@ -102,6 +103,7 @@ def create_app(config: ServiceConfig, clock: Callable[[], int] = wall_clock_ms) 
     drains, checkpoints and closes on shutdown."""
     config.validate()
     engine_config = config.engine_config()
+    decoder = EventDecoder(engine_config.measure)
     services: list[_Services] = []
 
     def current() -> _Services:
@@ -150,12 +152,12 @@ def create_app(config: ServiceConfig, clock: Callable[[], int] = wall_clock_ms) 
             return _error(400, "client_disconnected", "the body was not received in full")
         ndjson = request.headers.get("content-type", "").startswith("application/x-ndjson")
         try:
-            values = decode_body(body, ndjson, config.max_events_per_request)
+            raws = split_body(body, ndjson, config.max_events_per_request)
+            submission = build_submission(
+                raws, decoder, svc.pipeline.dead_letters, clock(), key, ndjson
+            )
         except BadBody as exc:
             return _error(exc.status, exc.code, str(exc))
-        submission = build_submission(
-            values, engine_config.measure, svc.pipeline.dead_letters, clock(), key
-        )
         try:
             answer, replayed = await asyncio.wrap_future(svc.pipeline.submit(submission))
         except StorageFailure as exc:

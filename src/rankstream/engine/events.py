@@ -24,7 +24,7 @@ MAX_EVENT_ID_CHARS = 128
 MAX_TIMESTAMP_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, the end of ISO-8601 years
 
 # C0 and C1 control characters, DEL, and lone surrogates (which cannot be encoded as UTF-8).
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Int64Array = npt.NDArray[np.int64]
 
@@ -49,7 +49,7 @@ def check_text(name: str, value: object, max_chars: int) -> str:
         raise InvalidEvent(name, f"must be a string, got {_type_name(value)}")
     if not 1 <= len(value) <= max_chars:
         raise InvalidEvent(name, f"must be 1 to {max_chars} characters, got {len(value)}")
-    bad = _FORBIDDEN.search(value)
+    bad = FORBIDDEN_CHARACTERS.search(value)
     if bad is not None:
         raise InvalidEvent(
             name, f"contains a control character U+{ord(bad.group()):04X} at {bad.start()}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 import numpy as np
@@ -15,7 +14,7 @@ from rankstream.engine import EventBatch
 class LoggedBatch:
     """One durable log record: events accepted together at ``wall_time``.
 
-    ``extras`` holds each event's fields beyond the engine's (kept for analytics).
+    ``raw`` holds each event's JSON as received (every field, kept for analytics).
     ``duplicates`` / ``rejected`` count the request's events that were not logged, so
     statistics survive a restart.
     """
@@ -23,12 +22,12 @@ class LoggedBatch:
     seq: int
     wall_time: int
     batch: EventBatch
-    extras: list[dict[str, Any]]
+    raw: list[bytes]
     duplicates: int = 0
     rejected: int = 0
 
 
-def encode_batch(batch: EventBatch, extras: list[dict[str, Any]]) -> bytes:
+def encode_batch(batch: EventBatch, raw: list[bytes]) -> bytes:
     """The payload of a log record (MessagePack; timestamps as raw int64 bytes)."""
     return msgspec.msgpack.encode(
         {
@@ -40,13 +39,13 @@ def encode_batch(batch: EventBatch, extras: list[dict[str, Any]]) -> bytes:
             "q": None
             if batch.quantities is None
             else np.ascontiguousarray(batch.quantities, dtype="<i8").tobytes(),
-            "x": extras if any(extras) else None,
+            "x": raw,
         }
     )
 
 
-def decode_batch(payload: bytes) -> tuple[EventBatch, list[dict[str, Any]]]:
-    """The batch and extras :func:`encode_batch` stored."""
+def decode_batch(payload: bytes) -> tuple[EventBatch, list[bytes]]:
+    """The batch and raw events :func:`encode_batch` stored."""
     raw = msgspec.msgpack.decode(payload)
     batch = EventBatch(
         video_ids=raw["v"],
@@ -56,5 +55,4 @@ def decode_batch(payload: bytes) -> tuple[EventBatch, list[dict[str, Any]]]:
         event_ids=raw["e"],
         quantities=None if raw["q"] is None else np.frombuffer(raw["q"], "<i8").astype(np.int64),
     )
-    extras = raw["x"] if raw["x"] is not None else [{} for _ in range(len(batch))]
-    return batch, extras
+    return batch, raw["x"]

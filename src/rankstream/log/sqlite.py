@@ -120,8 +120,8 @@ class SqliteEventLog:
             (after,),
         )
         for seq, wall_time, duplicates, rejected, payload in cursor:
-            batch, extras = decode_batch(payload)
-            yield LoggedBatch(seq, wall_time, batch, extras, duplicates, rejected)
+            batch, raw = decode_batch(payload)
+            yield LoggedBatch(seq, wall_time, batch, raw, duplicates, rejected)
 
     def last_seq(self) -> int:
         """The highest sequence ever written (0 for an empty log)."""

@@ -1,4 +1,4 @@
-"""From request bytes to a :class:`Submission`: decode, count, validate each event.
+"""From request bytes to a :class:`Submission`: split the body into events, validate each.
 
 A body is one JSON object, a JSON array of objects, or NDJSON. Invalid events are rejected
 one by one (with the index and reason) and never stop the valid ones; a body that is not
@@ -7,20 +7,19 @@ JSON at all is refused whole.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from rankstream.engine import EventBatch, Measure, parse_event
-from rankstream.errors import InvalidEvent, RankstreamError
+from rankstream.engine.wire import EventDecoder
+from rankstream.errors import RankstreamError
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import EventError, Submission
 
-_decoder = msgspec.json.Decoder()
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_raw = msgspec.json.Decoder(msgspec.Raw)
 
 
 class BadBody(RankstreamError):
-    """The body as a whole is unusable (``400``); ``code`` is the API error code."""
+    """The body as a whole is unusable; ``code`` is the API error code, ``status`` 4xx."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -28,49 +27,32 @@ class BadBody(RankstreamError):
         self.status = status
 
 
-def decode_body(body: bytes, ndjson: bool, max_events: int) -> list[Any]:
-    """The request's event values (not yet validated).
+def split_body(body: bytes, ndjson: bool, max_events: int) -> list[bytes | msgspec.Raw]:
+    """The raw JSON of each event in the body (each validated later, one by one).
 
-    Raises :class:`BadBody`: not JSON (400), neither an object nor an array (400), more than
-    ``max_events`` events (413). In NDJSON, a line that is not JSON becomes an
-    :class:`_Undecodable` value, rejected later by index; only a body with no JSON line at
-    all is refused.
+    Raises :class:`BadBody`: empty or not JSON (400), neither an object nor an array (400),
+    more than ``max_events`` events (413). NDJSON lines are split, not parsed, here.
     """
-    if not body.strip():
+    stripped = body.strip()
+    if not stripped:
         raise BadBody("invalid_body", "the body is empty; send an event, an array or NDJSON")
     if ndjson:
-        lines = [line for line in body.split(b"\n") if line.strip()]
+        lines: list[bytes | msgspec.Raw] = [ln for ln in stripped.split(b"\n") if ln.strip()]
         if len(lines) > max_events:
             raise _too_many(len(lines), max_events)
-        values = [_decode_line(line) for line in lines]
-        if all(isinstance(v, _Undecodable) for v in values):
-            raise BadBody("invalid_json", "no line of the NDJSON body is JSON")
-        return values
+        return lines
     try:
-        value = _decoder.decode(body)
+        if stripped[:1] == b"[":
+            raws: list[bytes | msgspec.Raw] = list(_raw_list.decode(stripped))
+        else:
+            raws = [_raw.decode(stripped)]
     except msgspec.DecodeError as exc:
         raise BadBody("invalid_json", f"the body is not JSON: {exc}") from None
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        if len(value) > max_events:
-            raise _too_many(len(value), max_events)
-        return value
-    raise BadBody("invalid_body", "the body must be an event object or an array of events")
-
-
-class _Undecodable:
-    __slots__ = ("line",)
-
-    def __init__(self, line: bytes) -> None:
-        self.line = line
-
-
-def _decode_line(line: bytes) -> Any:
-    try:
-        return _decoder.decode(line)
-    except msgspec.DecodeError:
-        return _Undecodable(line)
+    if stripped[:1] not in (b"[", b"{"):
+        raise BadBody("invalid_body", "the body must be an event object or an array of events")
+    if len(raws) > max_events:
+        raise _too_many(len(raws), max_events)
+    return raws
 
 
 def _too_many(count: int, limit: int) -> BadBody:
@@ -80,34 +62,30 @@ def _too_many(count: int, limit: int) -> BadBody:
 
 
 def build_submission(
-    values: list[Any],
-    measure: Measure,
+    raws: list[bytes | msgspec.Raw],
+    decoder: EventDecoder,
     dead_letters: DeadLetters,
     received: int,
     idempotency_key: str | None = None,
+    ndjson: bool = False,
 ) -> Submission:
-    """Validate every value; valid ones form the batch, invalid ones become errors (and
-    dead letters)."""
-    events = []
-    positions = []
+    """Validate every event; valid ones form the batch, invalid ones become errors (and
+    dead letters). Raises :class:`BadBody` for NDJSON of which no line is JSON."""
+    decoded = decoder.decode(raws)
+    if (
+        ndjson
+        and not decoded.positions
+        and all(message == "event: is not JSON" for _, _, message, _ in decoded.errors)
+    ):
+        raise BadBody("invalid_json", "no line of the NDJSON body is JSON")
     errors = []
-    for index, value in enumerate(values):
-        try:
-            if isinstance(value, _Undecodable):
-                raise InvalidEvent("event", "this NDJSON line is not JSON")
-            events.append(parse_event(value, measure))
-            positions.append(index)
-        except InvalidEvent as exc:
-            message = str(exc)
-            errors.append(EventError(index, message))
-            raw = (
-                value.line.decode("utf-8", "replace") if isinstance(value, _Undecodable) else value
-            )
-            dead_letters.add_invalid(raw, message, exc.field, received)
+    for index, field, message, raw in decoded.errors:
+        errors.append(EventError(index, message))
+        dead_letters.add_invalid(raw.decode("utf-8", "replace"), message, field, received)
     return Submission(
-        batch=EventBatch.from_events(events),
-        extras=[e.extra for e in events],
-        positions=positions,
+        batch=decoded.batch,
+        raw=decoded.raw,
+        positions=decoded.positions,
         errors=errors,
         idempotency_key=idempotency_key,
     )

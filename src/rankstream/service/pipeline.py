@@ -69,11 +69,12 @@ class IngestAnswer(msgspec.Struct, frozen=True):
 
 @dataclass(slots=True)
 class Submission:
-    """One request's valid events (``positions`` are their indexes in the request), its
-    already-found errors, and its idempotency key."""
+    """One request's valid events (``raw``: each one's JSON, kept for analytics;
+    ``positions``: their indexes in the request), its errors so far, and its idempotency
+    key."""
 
     batch: EventBatch
-    extras: list[dict[str, Any]]
+    raw: list[bytes]
     positions: list[int]
     errors: list[EventError]
     idempotency_key: str | None = None
@@ -343,8 +344,8 @@ class IngestPipeline:
         payload = None
         if len(keep):
             batch = sub.batch if len(keep) == len(sub.batch) else sub.batch.take(keep)
-            extras = sub.extras if len(keep) == len(sub.batch) else [sub.extras[i] for i in keep]
-            payload = encode_batch(batch, extras)
+            raw = sub.raw if len(keep) == len(sub.batch) else [sub.raw[i] for i in keep]
+            payload = encode_batch(batch, raw)
         record = PendingRecord(
             wall_time=wall,
             events=len(keep),

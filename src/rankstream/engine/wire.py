@@ -1,0 +1,206 @@
+"""Fast decoding of JSON events into columns, under exactly the rules of ``parse_event``.
+
+Each event is decoded by msgspec straight into a typed struct (types and lengths checked in
+C); the few rules msgspec cannot express (aliases, ISO timestamps, control characters) are
+checked here, control characters for the whole batch in one regex scan. An event that fails
+any check is handed to :func:`~rankstream.engine.events.parse_event`, the reference
+validator, so the error message is the same whichever path found it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+from msgspec import UNSET, Meta, UnsetType
+
+from rankstream.engine.events import (
+    FORBIDDEN_CHARACTERS,
+    MAX_EVENT_ID_CHARS,
+    MAX_ID_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_TIMESTAMP_MS,
+    EventBatch,
+    parse_event,
+    parse_timestamp,
+)
+from rankstream.engine.measure import Measure
+from rankstream.errors import InvalidEvent
+
+_Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
+_Label = Annotated[str, Meta(min_length=1, max_length=MAX_LABEL_CHARS)]
+_EventId = Annotated[str, Meta(min_length=1, max_length=MAX_EVENT_ID_CHARS)]
+_Quantity = Annotated[int, Meta(ge=0)]
+
+_generic = msgspec.json.Decoder()
+
+
+@dataclass(slots=True)
+class DecodedEvents:
+    """The valid events of a request as a batch (``raw`` holds each one's JSON, kept for
+    analytics; ``positions`` its index in the request) and ``(index, field, message,
+    raw)`` for each invalid one."""
+
+    batch: EventBatch
+    raw: list[bytes]
+    positions: list[int]
+    errors: list[tuple[int, str, str, bytes]]
+
+
+class EventDecoder:
+    """Decodes raw JSON events (``msgspec.Raw`` or bytes) for one :class:`Measure`."""
+
+    def __init__(self, measure: Measure) -> None:
+        self.measure = measure
+        self._id_names = (measure.entity_field, *measure.entity_aliases)
+        fields: list[tuple[str, Any, Any]] = [
+            (name, _Id | UnsetType, UNSET) for name in self._id_names
+        ]
+        fields += [
+            ("timestamp", int | str | UnsetType, UNSET),
+            ("ts", int | str | UnsetType, UNSET),
+            ("category", _Label | None, None),
+            ("region", _Label | None, None),
+            ("event_id", _EventId | None, None),
+        ]
+        if measure.quantity_field is not None:
+            fields.append((measure.quantity_field, _Quantity, msgspec.NODEFAULT))  # required
+        wire = msgspec.defstruct("WireEvent", fields, kw_only=True, forbid_unknown_fields=False)
+        self._decoder = msgspec.json.Decoder(wire)
+        self._list_decoder = msgspec.json.Decoder(list[wire])  # type: ignore[valid-type]
+
+    def decode(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
+        """Validate every event; invalid ones never stop valid ones."""
+        fast = self._decode_all_valid(raws)
+        return fast if fast is not None else self._decode_one_by_one(raws)
+
+    def _decode_all_valid(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents | None:
+        """The common case in one C call and a few list passes; ``None`` if any event
+        needs a closer look (then :meth:`_decode_one_by_one` finds which)."""
+        kept = [bytes(r) for r in raws]
+        try:
+            events: list[Any] = self._list_decoder.decode(b"[" + b",".join(kept) + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        names = self._id_names
+        ids = [getattr(e, names[0]) for e in events]
+        for alias in names[1:]:
+            other = [getattr(e, alias) for e in events]
+            if any(a is not UNSET and b is not UNSET for a, b in zip(ids, other, strict=True)):
+                return None
+            ids = [b if a is UNSET else a for a, b in zip(ids, other, strict=True)]
+        stamps = [e.timestamp if e.ts is UNSET else e.ts for e in events]
+        if UNSET in ids or any(e.timestamp is not UNSET and e.ts is not UNSET for e in events):
+            return None
+        try:
+            stamps = [parse_timestamp(t) if isinstance(t, str) else t for t in stamps]
+            timestamps = np.asarray(stamps, dtype=np.int64)
+        except (InvalidEvent, OverflowError, TypeError):
+            return None
+        if len(timestamps) and (timestamps.min() < 0 or timestamps.max() >= MAX_TIMESTAMP_MS):
+            return None
+        categories = [e.category for e in events]
+        regions = [e.region for e in events]
+        event_ids = [e.event_id for e in events]
+        for column in (ids, categories, regions, event_ids):
+            if FORBIDDEN_CHARACTERS.search("".join(c for c in column if c)):
+                return None
+        field = self.measure.quantity_field
+        batch = EventBatch(
+            video_ids=ids,
+            timestamps=timestamps,
+            categories=categories,
+            regions=regions,
+            event_ids=event_ids,
+            quantities=None
+            if field is None
+            else np.asarray([getattr(e, field) for e in events], dtype=np.int64),
+        )
+        return DecodedEvents(batch, kept, list(range(len(kept))), [])
+
+    def _decode_one_by_one(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
+        ids: list[str] = []
+        stamps: list[int] = []
+        categories: list[str | None] = []
+        regions: list[str | None] = []
+        event_ids: list[str | None] = []
+        quantities: list[int] = []
+        kept: list[bytes] = []
+        positions: list[int] = []
+        errors: list[tuple[int, str, str, bytes]] = []
+        decode = self._decoder.decode
+        id_names = self._id_names
+        quantity_field = self.measure.quantity_field
+        for index, raw in enumerate(raws):
+            data = bytes(raw)
+            try:
+                event: Any = decode(data)
+                present = [getattr(event, n) for n in id_names if getattr(event, n) is not UNSET]
+                stamp = event.timestamp if event.ts is UNSET else event.ts
+                if len(present) != 1 or (event.timestamp is not UNSET) == (event.ts is not UNSET):
+                    raise ValueError("alias")
+                if isinstance(stamp, str):
+                    stamp = parse_timestamp(stamp)
+                elif not 0 <= stamp < MAX_TIMESTAMP_MS:
+                    raise ValueError("range")
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError, InvalidEvent):
+                errors.append(self._explain(index, data))
+                continue
+            ids.append(present[0])
+            stamps.append(stamp)
+            categories.append(event.category)
+            regions.append(event.region)
+            event_ids.append(event.event_id)
+            if quantity_field is not None:
+                quantities.append(getattr(event, quantity_field))
+            kept.append(data)
+            positions.append(index)
+        columns = (ids, categories, regions, event_ids)
+        if any(FORBIDDEN_CHARACTERS.search("".join(c for c in col if c)) for col in columns):
+            return self._without_control_characters(raws, positions, errors)
+        batch = EventBatch(
+            video_ids=ids,
+            timestamps=np.asarray(stamps, dtype=np.int64),
+            categories=categories,
+            regions=regions,
+            event_ids=event_ids,
+            quantities=None if quantity_field is None else np.asarray(quantities, np.int64),
+        )
+        return DecodedEvents(batch, kept, positions, errors)
+
+    def _explain(self, index: int, data: bytes) -> tuple[int, str, str, bytes]:
+        """The reference validator's verdict on an event the fast path refused."""
+        try:
+            value = _generic.decode(data)
+        except msgspec.DecodeError:
+            return index, "event", "event: is not JSON", data
+        try:
+            parse_event(value, self.measure)
+        except InvalidEvent as exc:
+            return index, exc.field, str(exc), data
+        return index, "event", "event: could not be decoded", data  # pragma: no cover
+
+    def _without_control_characters(
+        self,
+        raws: Sequence[bytes | msgspec.Raw],
+        positions: list[int],
+        errors: list[tuple[int, str, str, bytes]],
+    ) -> DecodedEvents:
+        """The slow path for a batch holding a control character: event by event."""
+        events = []
+        kept: list[bytes] = []
+        valid_positions: list[int] = []
+        for index in positions:
+            data = bytes(raws[index])
+            try:
+                events.append(parse_event(_generic.decode(data), self.measure))
+            except InvalidEvent as exc:
+                errors.append((index, exc.field, str(exc), data))
+                continue
+            kept.append(data)
+            valid_positions.append(index)
+        errors.sort(key=lambda e: e[0])
+        return DecodedEvents(EventBatch.from_events(events), kept, valid_positions, errors)
