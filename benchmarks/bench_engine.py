@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import sys
 import time
 import tracemalloc
@@ -454,6 +455,10 @@ def render(result: dict[str, Any]) -> str:
                 ],
                 ["RSS growth during ingest", f"{mem['rss_growth'] / 2**20:,.1f} MiB"],
                 *_traced_rows(mem["traced"]),
+                [
+                    "peak RSS of the benchmark (stream, batches, baselines, engine)",
+                    f"{mem['process_peak_rss'] / 2**30:,.1f} GiB",
+                ],
                 ["live (video, minute bucket) pairs", f"{mem['pairs']['video_minute']:,}"],
                 ["live (video, hour bucket) pairs", f"{mem['pairs']['video_hour']:,}"],
                 [
@@ -596,6 +601,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gc_queries = GC.summary(gc_start, len(GC.pauses))
     gc.callbacks.remove(GC)
     mem["engine_bytes_after_queries"] = retained_size(engine)
+    mem["process_peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result: dict[str, Any] = {
         "machine": machine_info(),
         "run": {name: getattr(spec, name) for name in _SPEC_FIELDS}

@@ -4,6 +4,7 @@ double counted, checked against a brute-force count in every window and scope.""
 from __future__ import annotations
 
 import random
+import sqlite3
 import signal
 import threading
 import time
@@ -150,6 +151,8 @@ def test_graceful_restart_checkpoints_and_reclaims_the_log(
         oracle.accepted.extend(as_views(body))
     # uvicorn drains, runs our shutdown (checkpoint), then re-raises SIGTERM as it exits
     assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    with sqlite3.connect(data / "log.sqlite3") as db:  # the checkpoint covers every record
+        assert db.execute("SELECT COUNT(*) FROM batches").fetchone() == (0,)
 
     second = service_factory("--checkpoint-interval", "3600", data_dir=data)
     status = httpx.get(f"{second.url}/status").json()

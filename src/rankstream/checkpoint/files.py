@@ -44,6 +44,10 @@ class FileCheckpointStore:
             old.unlink(missing_ok=True)
         return final
 
+    def seqs(self) -> list[int]:
+        """Log positions of the checkpoints held, oldest first."""
+        return [int(path.stem.split("-")[1]) for path in self._paths()]
+
     def newest_first(self) -> list[Checkpoint]:
         """Every checkpoint held, newest first (read lazily by the caller's loop)."""
         return [

@@ -392,8 +392,9 @@ class IngestPipeline:
         """Snapshot the engine, write it durably, then reclaim the log it covers.
 
         Steps: (1) under the engine lock, snapshot and note the last applied log sequence;
-        (2) write the checkpoint file atomically; (3) delete log records up to
-        ``retention_floor(seq)`` (analytics may hold the floor lower).
+        (2) write the checkpoint file atomically; (3) delete log records covered by the
+        OLDEST checkpoint still kept (so a torn newest checkpoint can fall back to it and
+        replay), and no further than ``retention_floor`` (analytics may hold it lower).
         """
         started = time.perf_counter()
         with self._lock:
@@ -401,7 +402,8 @@ class IngestPipeline:
             seq = self.stats.last_applied_seq
             self._events_since_checkpoint = 0
         self.checkpoints.save(seq, data)
-        self.log.truncate_through(min(seq, self.retention_floor(seq)))
+        oldest_kept = min(self.checkpoints.seqs(), default=0)
+        self.log.truncate_through(min(oldest_kept, self.retention_floor(oldest_kept)))
         self.stats.last_checkpoint_seq = seq
         self.stats.last_checkpoint_at = self.clock()
         self.stats.last_checkpoint_seconds = time.perf_counter() - started
