@@ -4,8 +4,8 @@ double counted, checked against a brute-force count in every window and scope.""
 from __future__ import annotations
 
 import random
-import sqlite3
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
