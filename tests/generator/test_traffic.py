@@ -37,7 +37,7 @@ from rankstream.generator.traffic import (
     TrafficSpec,
     View,
 )
-from tests.servers import ServiceProcess
+from tests.servers import ServiceProcess, free_port
 
 START = 1_742_409_000_000  # 2025-03-19T18:30:00Z
 BEFORE_SPIKE = START + 10 * SECOND
@@ -220,6 +220,11 @@ def test_targets_and_keys() -> None:
 def test_kafka_target_is_refused_before_sending() -> None:
     with pytest.raises(ConfigError, match="scale-out release"):
         send("kafka://127.0.0.1:9092", rate=10, duration=1, videos=10, seed=1)
+
+
+def test_a_target_that_does_not_answer_is_refused_before_sending() -> None:
+    with pytest.raises(ConfigError, match="cannot reach"):
+        send(f"http://127.0.0.1:{free_port()}", rate=10, duration=1, videos=10, seed=1)
 
 
 # ---------------------------------------------------------------- against a real server

@@ -185,8 +185,10 @@ async def run(
     ``rate`` is events/s (0: as fast as the server answers). A request carries
     ``batch_size`` events, fewer when paced slowly (at least ~20 requests/s, so pacing stays
     smooth). ``spike_at`` is when the viral spike starts, in seconds from the first batch
-    (default: a third of the run, at most 60 s). Raises :class:`ConfigError` for a bad
-    argument or target before sending anything; never raises for the server's answers.
+    (default: a third of the run, at most 60 s). Raises :class:`ConfigError` before sending
+    anything for a bad argument, an unusable target or one that does not answer
+    ``GET /health``; after that it never raises for the server's answers or failures: they
+    are counted in the report.
     """
     base = check_target(target)
     checks = [
@@ -212,6 +214,13 @@ async def run(
     report = SendReport(target=base)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        try:
+            await client.get("/health")  # any answer will do: the server is there
+        except httpx.HTTPError as exc:
+            raise ConfigError(
+                f"cannot reach {base} ({type(exc).__name__}: {exc}); start the server "
+                "(rankstream serve) or fix the target"
+            ) from exc
         sender = _Sender(
             client=client,
             model=model,

@@ -356,9 +356,9 @@ class TrafficModel:
         video_ids: list[str] = self._ids[ranks].tolist()
         stamps: list[int | str] = timestamps.tolist()
         for row in np.flatnonzero(iso).tolist():
-            stamps[row] = _iso(stamps[row])  # type: ignore[arg-type]
+            stamps[row] = _iso(int(timestamps[row]))
         prefix = f"{spec.run}{index:x}-"
-        events: list[object] = [
+        views = [
             View(v, t, c, r, f"{prefix}{i:x}", u)
             for v, t, c, r, i, u in zip(
                 video_ids,
@@ -370,11 +370,12 @@ class TrafficModel:
                 strict=True,
             )
         ]
+        events: list[object] = [*views]
         malformed = {}
         for row in np.flatnonzero(kinds == MALFORMED).tolist():
             kind = MALFORMED_KINDS[int(rng.integers(len(MALFORMED_KINDS)))]
             malformed[row] = kind
-            events[row] = _malformed(kind, events[row], now_ms, rng)  # type: ignore[arg-type]
+            events[row] = _malformed(kind, views[row], now_ms, rng)
         return TrafficBatch(index, now_ms, events, video_ids, timestamps, kinds, malformed)
 
     def _duplicate_sources(
