@@ -22,7 +22,11 @@ help: ## List the targets
 install: $(STAMP) ## Create .venv and install rankstream with its dev tools
 
 .PHONY: run
-run: $(STAMP) ## Run a generated stream through the engine and show the top 10 per window
+run: $(STAMP) ## The embedded service on 127.0.0.1:8000 fed by realistic traffic (Ctrl-C stops)
+	$(BIN)/rankstream demo
+
+.PHONY: simulate
+simulate: $(STAMP) ## Run a generated 30-day stream through the engine in-process; print the top 10s
 	$(BIN)/rankstream simulate
 
 .PHONY: test

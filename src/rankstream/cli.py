@@ -7,11 +7,15 @@ system clock, so the rankings printed for a given seed are always the same.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich import box
 from rich.console import Console
@@ -23,6 +27,7 @@ from rankstream.config import ServiceConfig, load_toml
 from rankstream.engine import TopKEngine, TopKResult
 from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
+from rankstream.generator.sender import send as send_traffic
 from rankstream.server import serve as run_server
 
 app = typer.Typer(no_args_is_help=True)
@@ -202,3 +207,79 @@ def serve(
         raise typer.BadParameter(str(exc)) from exc
     Console(stderr=True).print(f"rankstream serving on http://{host}:{port} (data in {data_dir})")
     run_server(settings)
+
+
+@app.command()
+def generate(
+    target: Annotated[str, typer.Option(help="Where to send: http://host:port.")],
+    rate: Annotated[float, typer.Option(min=0, help="Events/s; 0 = as fast as possible.")] = 1000,
+    duration: Annotated[float, typer.Option(min=0.001, help="Seconds to send for.")] = 60,
+    videos: Annotated[int, typer.Option(min=1, help="Videos in the catalogue.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the traffic (reproducible).")] = 7,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per request (max).")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
+    malformed_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of deliberately malformed events.")
+    ] = 0.0,
+    metadata: Annotated[
+        bool, typer.Option(help="Register titles and channels of the top videos first.")
+    ] = True,
+) -> None:
+    """Send realistic traffic to a running service; prints what the server answered."""
+    try:
+        report = send_traffic(
+            target,
+            rate,
+            duration,
+            videos,
+            seed,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            malformed_share=malformed_share,
+            register_metadata=metadata,
+        )
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    Console().print(report.summary())
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(envvar=f"{_ENV}PORT", help="Port to serve on.")] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option(envvar=f"{_ENV}DATA_DIR", help="Log, checkpoints and metadata.")
+    ] = Path("data"),
+    rate: Annotated[float, typer.Option(min=1, help="Generated events/s.")] = 2000,
+    videos: Annotated[int, typer.Option(min=1, help="Videos in the catalogue.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the traffic.")] = 7,
+) -> None:
+    """The service on 127.0.0.1 fed by the traffic generator; Ctrl-C stops both cleanly
+    (the service drains, checkpoints and exits)."""
+    settings = ServiceConfig(port=port, data_dir=data_dir)
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "rankstream", "generate", "--target", url, "--rate", str(rate),
+        "--duration", str(365 * 86_400), "--videos", str(videos), "--seed", str(seed),
+    ]  # fmt: skip
+    generator: list[subprocess.Popen[bytes]] = []
+
+    def start_generator_when_healthy() -> None:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    generator.append(subprocess.Popen(command))
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+    Console(stderr=True).print(
+        f"rankstream demo: API on {url}  (try {url}/views/top-k?window=1h&k=10, {url}/docs)\n"
+        f"data in {data_dir}; Ctrl-C to stop"
+    )
+    threading.Thread(target=start_generator_when_healthy, daemon=True).start()
+    try:
+        run_server(settings)
+    finally:
+        for process in generator:
+            process.terminate()
+            process.wait(30)
