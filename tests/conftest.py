@@ -16,8 +16,10 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ``rankstream serve`` processes; every one is killed at teardown."""
     started: list[ServiceProcess] = []
 
-    def start(*args: str, data_dir: Path | None = None) -> ServiceProcess:
-        service = ServiceProcess(data_dir or tmp_path / "data", *args).start()
+    def start(
+        *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        service = ServiceProcess(data_dir or tmp_path / "data", *args, env=env).start()
         started.append(service)
         return service
 
