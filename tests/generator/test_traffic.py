@@ -267,33 +267,39 @@ def test_sender_counts_match_the_server(
     assert top["items"][0]["title"].endswith("(goes viral)")
 
 
+async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP/1.1 message: the head and a ``Content-Length`` body (none if absent)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lower = head.lower()
+    at = lower.find(b"content-length:")
+    length = 0 if at < 0 else int(lower[at + 15 : lower.find(b"\r\n", at)])
+    return head + await reader.readexactly(length)
+
+
 async def _lossy_proxy(upstream_port: int, drops: int) -> tuple[asyncio.Server, list[int]]:
-    """A loopback TCP proxy that, on each of its first ``drops`` connections, lets the first
-    request reach the server and then cuts the client off before the answer arrives."""
+    """A loopback HTTP proxy, one request per connection, that lets the first ``drops``
+    ``POST`` requests reach the server and then cuts the client off instead of answering."""
     dropped = [0]
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            with contextlib.suppress(ConnectionError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-        finally:
-            writer.close()
-
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", upstream_port)
-        if dropped[0] >= drops:
-            await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
-            return
-        dropped[0] += 1
-        forward = asyncio.create_task(pipe(client_r, up_w))
         try:
-            await up_r.read(65536)  # the server answered: the batch is durable and counted
+            request = await _read_message(client_r)
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", upstream_port)
+            try:
+                up_w.write(request)
+                response = await _read_message(up_r)  # the batch is durable and counted
+            finally:
+                up_w.close()
+            if request.startswith(b"POST") and dropped[0] < drops:
+                dropped[0] += 1
+                client_w.transport.abort()
+                return
+            client_w.write(response.replace(b"\r\n", b"\r\nConnection: close\r\n", 1))
+            await client_w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
         finally:
-            client_w.transport.abort()
-            forward.cancel()
-            up_w.close()
+            client_w.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     return server, dropped

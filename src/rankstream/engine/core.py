@@ -77,6 +77,12 @@ class IngestResult:
 
 
 @dataclass(slots=True)
+class _ScopeMembers:
+    series: Column = field(default_factory=lambda: Column(np.int64))
+    scanned: int = 0  # series codes below this have been looked at
+
+
+@dataclass(slots=True)
 class _WindowState:
     spec: WindowSpec
     values: Column = field(default_factory=lambda: Column(np.int64))
@@ -104,7 +110,7 @@ class TopKEngine:
         self._cells: Interner[int] = Interner()
         self._cell_series = Column(np.int64, width=4)
         self._scopes: Interner[int] = Interner([_ANY])  # category << 16 | region
-        self._scope_series: list[Column] = [Column(np.int64)]
+        self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
         self._series: Interner[int] = Interner()
         self._series_video = Column(np.int64)
         self._series_scope = Column(np.int64)
@@ -282,10 +288,7 @@ class TopKEngine:
 
     def _scope_codes(self, categories: IntArray, regions: IntArray) -> IntArray:
         unique_keys, inverse = np.unique((categories << 16) | regions, return_inverse=True)
-        codes = self._scopes.encode(unique_keys.tolist())[inverse]
-        while len(self._scope_series) < len(self._scopes):
-            self._scope_series.append(Column(np.int64))
-        return codes
+        return self._scopes.encode(unique_keys.tolist())[inverse]
 
     def _series_codes(self, scopes: IntArray, videos: IntArray) -> IntArray:
         before = len(self._series)
@@ -293,12 +296,9 @@ class TopKEngine:
         if len(self._series) > before:
             new_scopes = scopes[codes >= before]
             new_codes = codes[codes >= before]
-            unique_new, first = np.unique(new_codes, return_index=True)
-            new_scopes = new_scopes[first]
-            self._series_scope.extend(new_scopes)
+            _, first = np.unique(new_codes, return_index=True)
+            self._series_scope.extend(new_scopes[first])
             self._series_video.extend(videos[codes >= before][first])
-            for scope, positions in _group_by(new_scopes):
-                self._scope_series[scope].extend(unique_new[positions])
             for window in self._windows:
                 window.values.grow_to(len(self._series))
         return codes
@@ -340,7 +340,8 @@ class TopKEngine:
         ``tracemalloc``, as the benchmark does).
         """
         columns = [self._video_keys, self._cell_series, self._series_video, self._series_scope]
-        columns += [w.values for w in self._windows] + self._scope_series
+        columns += [w.values for w in self._windows]
+        columns += [m.series for m in self._scope_members.values()]
         entries = sum(store.entries for store in self._buckets.values())
         return {
             "videos": len(self._videos),
@@ -422,11 +423,7 @@ class TopKEngine:
         self._scopes = Interner(unpack_array(state["scopes"]).tolist())
         self._series = Interner(unpack_array(state["series"]).tolist())
         self._series_video = Column.of(unpack_array(state["series_video"]))
-        series_scope = unpack_array(state["series_scope"])
-        self._series_scope = Column.of(series_scope)
-        self._scope_series = [Column(np.int64) for _ in range(len(self._scopes))]
-        for scope, members in _group_by(series_scope):
-            self._scope_series[scope].extend(members)
+        self._series_scope = Column.of(unpack_array(state["series_scope"]))
         for window, (start, end, values) in zip(self._windows, state["window_state"], strict=True):
             window.start, window.end = start, end
             window.values = Column.of(unpack_array(values))
@@ -505,7 +502,7 @@ class TopKEngine:
         board = self._boards.get((window, scope))
         if board is not None:
             touched = self._log.since(board.seq)
-            if touched is None or len(touched) > 4 * len(self._scope_series[scope].view) + 65536:
+            if touched is None or len(touched) > 4 * len(self._members_of(scope)) + 65536:
                 board = None
             else:
                 board.promote(touched[self._series_scope.view[touched] == scope], values)
@@ -518,13 +515,24 @@ class TopKEngine:
                 self._boards[(window, scope)] = board
                 return found
         board = build_leaderboard(
-            self._scope_series[scope].view, values, size, order, self._log.seq
+            self._members_of(scope), values, size, order, self._log.seq
         )
         self._boards[(window, scope)] = board
         found = board.top(k, values, order)
         if found is None:  # cannot happen: a fresh board answers every k <= candidate_size
             raise RuntimeError("fresh leaderboard could not answer")
         return found
+
+    def _members_of(self, scope: int) -> IntArray:
+        """Every series of ``scope``, ascending; series created since the last call are
+        found by one scan of the new part of the series table."""
+        members = self._scope_members.setdefault(scope, _ScopeMembers())
+        total = len(self._series)
+        if members.scanned < total:
+            new = np.flatnonzero(self._series_scope.view[members.scanned : total] == scope)
+            members.series.extend(new + members.scanned)
+            members.scanned = total
+        return members.series.view
 
     def _trim(self, board: Leaderboard, values: IntArray, order: IdOrder) -> Leaderboard:
         trimmed = build_leaderboard(
@@ -541,16 +549,6 @@ _STAT_FIELDS = ("accepted", "duplicates", "rejected_too_new", "late_dropped")
 
 def _spec_state(spec: WindowSpec) -> list[object]:
     return [spec.name, spec.kind, spec.resolution, spec.size, spec.unit]
-
-
-def _group_by(scopes: IntArray) -> list[tuple[int, IntArray]]:
-    """``(scope, series ids ascending)`` for each scope present in ``scopes``."""
-    order = np.argsort(scopes, kind="stable")
-    ordered = scopes[order]
-    cuts = np.flatnonzero(np.diff(ordered)) + 1
-    starts = [0, *cuts.tolist()] if len(ordered) else []
-    parts = np.split(order, cuts) if len(ordered) else []
-    return [(int(ordered[lo]), part) for lo, part in zip(starts, parts, strict=True)]
 
 
 def _group_by_bucket(
