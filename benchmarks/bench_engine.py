@@ -8,7 +8,9 @@ Run with ``make bench`` (= ``.venv/bin/python benchmarks/bench_engine.py``); ``-
    so the engine pays for interning ids exactly as it would behind a decoder.
 2. Same-run baselines over the same events: ``numpy.bincount`` on the integer video codes
    (the practical ceiling) and ``collections.Counter`` on the id strings (plain Python).
-3. Ingest the stream in batches; report events/s spent inside ``TopKEngine.ingest``.
+3. Freeze the benchmark's own objects out of the cyclic GC (``gc.freeze``), so the GC pauses
+   reported are the engine's; ingest the stream in batches; report events/s spent inside
+   ``TopKEngine.ingest``.
 4. Memory: the retained size of the engine's object graph, RSS growth, and bytes per live
    (video, bucket) pair, per event and per distinct video.
 5. Query latency for k = 100 and 1000, over every window and scope kind, cold (first query

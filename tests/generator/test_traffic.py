@@ -4,7 +4,10 @@ agree with a real server's, also when answers are lost and requests retried."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -330,3 +333,31 @@ def test_retried_requests_count_once(service_factory: Callable[..., ServiceProce
     assert report.retries >= 3
     assert report.sent == report.accepted + report.duplicates  # nothing malformed
     assert status(service)["events_accepted"] == report.accepted
+
+
+def test_ctrl_c_stops_cleanly_with_a_report(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    service = service_factory("--sync", "NORMAL")
+    script = (
+        "from rankstream.generator.sender import send\n"
+        f"r = send({service.url!r}, rate=2000, duration=600, videos=500, seed=3,"
+        " register_metadata=False, progress=False)\n"
+        "print(r.interrupted, r.accepted, r.failed_requests)\n"
+    )
+    sender = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        while status(service)["events_accepted"] == 0:  # wait until it is sending
+            assert sender.poll() is None
+            time.sleep(0.05)
+        sender.send_signal(signal.SIGINT)
+        out, _ = sender.communicate(timeout=120)  # a guard against a hang, not a threshold
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait()
+    assert sender.returncode == 0
+    interrupted, accepted, failed = out.decode().split()
+    assert interrupted == "True"
+    assert failed == "0"
+    assert status(service)["events_accepted"] == int(accepted)

@@ -1,4 +1,4 @@
-"""Growable numpy columns and string interning: the engine's tables.
+"""Growable numpy columns, string interning and integer indexes: the engine's tables.
 
 Strings (video ids, categories, regions) become dense integer codes once, so every later
 step of the engine is vectorised numpy over integers.
@@ -6,9 +6,8 @@ step of the engine is vectorised numpy over integers.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
-from itertools import islice
+from itertools import repeat
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -55,15 +54,15 @@ class Column:
 
 
 class Interner(Generic[K]):
-    """Dense codes ``0, 1, 2...`` for hashable values, in first-seen order.
+    """Dense codes ``0, 1, 2...`` for hashable values (strings), in first-seen order.
 
-    ``encode`` assigns codes to unseen values in C (a ``defaultdict`` whose factory is its
-    own length), so interning costs one dict lookup per value.
+    Known values cost one C-level dict lookup each (``map(dict.get, ...)``); only unseen
+    ones go through Python. The dict is a plain one holding only strings and ints, so the
+    garbage collector untracks it instead of walking it on every full collection.
     """
 
     def __init__(self, values: Iterable[K] = ()) -> None:
-        self._codes: defaultdict[K, int] = defaultdict()
-        self._codes.default_factory = self._codes.__len__
+        self._codes: dict[K, int] = {}
         self.values: list[K] = []
         self.encode(list(values))
 
@@ -72,26 +71,76 @@ class Interner(Generic[K]):
 
     def encode(self, items: Sequence[K]) -> npt.NDArray[np.int64]:
         """Codes of ``items``; unseen items get the next codes."""
-        before = len(self._codes)
-        codes = np.fromiter(map(self._codes.__getitem__, items), np.int64, len(items))
-        self._note_added(before)
+        codes = np.fromiter(map(self._codes.get, items, repeat(-1)), np.int64, len(items))
+        missing = np.flatnonzero(codes < 0)
+        if len(missing):
+            known, values = self._codes, self.values
+            for i in missing.tolist():
+                item = items[i]
+                code = known.get(item)
+                if code is None:
+                    code = known[item] = len(values)
+                    values.append(item)
+                codes[i] = code
         return codes
-
-    def code(self, item: K) -> int:
-        """The code of one item, assigning one if unseen."""
-        before = len(self._codes)
-        code = self._codes[item]
-        self._note_added(before)
-        return code
 
     def get(self, item: K) -> int | None:
         """The code of ``item`` or ``None``, without assigning."""
         return self._codes.get(item)
 
-    def _note_added(self, before: int) -> None:
-        added = len(self._codes) - before
-        if added:
-            self.values.extend(reversed(list(islice(reversed(self._codes), added))))
+
+class IntIndex:
+    """Dense codes for int64 keys, in first-seen order, held in numpy arrays.
+
+    A sorted copy of the keys and their codes answers lookups by binary search, so millions
+    of keys cost 24 bytes each and no Python objects (nothing for the garbage collector).
+    """
+
+    def __init__(self, keys: npt.NDArray[np.int64] | None = None) -> None:
+        self.keys = Column(np.int64)  # by code
+        self._sorted = np.zeros(0, dtype=np.int64)
+        self._sorted_codes = np.zeros(0, dtype=np.int64)
+        if keys is not None and len(keys):
+            self.keys.extend(keys)
+            self._sorted_codes = np.argsort(keys, kind="stable")
+            self._sorted = keys[self._sorted_codes]
+
+    def __len__(self) -> int:
+        return self.keys.size
+
+    def encode_unique(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Codes of sorted, unique ``keys``; unseen keys get the next codes, ascending."""
+        pos = np.searchsorted(self._sorted, keys)
+        inside = pos < len(self._sorted)
+        found = np.zeros(len(keys), dtype=bool)
+        found[inside] = self._sorted[pos[inside]] == keys[inside]
+        codes = np.empty(len(keys), dtype=np.int64)
+        codes[found] = self._sorted_codes[pos[found]]
+        new = ~found
+        if new.any():
+            fresh = np.arange(self.keys.size, self.keys.size + int(new.sum()), dtype=np.int64)
+            codes[new] = fresh
+            self.keys.extend(keys[new])
+            self._sorted = np.insert(self._sorted, pos[new], keys[new])
+            self._sorted_codes = np.insert(self._sorted_codes, pos[new], fresh)
+        return codes
+
+    def encode(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Codes of any ``keys`` (repeats allowed); unseen keys get the next codes."""
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return self.encode_unique(unique)[inverse]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the numpy arrays (keys by code, sorted keys, their codes)."""
+        return self.keys.view.nbytes + self._sorted.nbytes + self._sorted_codes.nbytes
+
+    def get(self, key: int) -> int | None:
+        """The code of ``key`` or ``None``, without assigning."""
+        pos = int(np.searchsorted(self._sorted, key))
+        if pos < len(self._sorted) and int(self._sorted[pos]) == key:
+            return int(self._sorted_codes[pos])
+        return None
 
 
 def id_sort_keys(ids: Sequence[str]) -> npt.NDArray[np.uint64]:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rankstream.engine.buckets import BucketStore
-from rankstream.engine.columns import Column, Interner, id_sort_keys
+from rankstream.engine.columns import Column, Interner, IntIndex, id_sort_keys
 from rankstream.engine.config import EngineConfig
 from rankstream.engine.dedup import Deduplicator
 from rankstream.engine.events import MAX_LABEL_CHARS, EventBatch
@@ -107,11 +107,11 @@ class TopKEngine:
         self._video_keys = Column(np.uint64, width=2)
         self._categories: Interner[str | None] = Interner([None])
         self._regions: Interner[str | None] = Interner([None])
-        self._cells: Interner[int] = Interner()
+        self._cells = IntIndex()  # video << 32 | category << 16 | region
         self._cell_series = Column(np.int64, width=4)
-        self._scopes: Interner[int] = Interner([_ANY])  # category << 16 | region
+        self._scopes = IntIndex(np.array([_ANY]))  # category << 16 | region
         self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
-        self._series: Interner[int] = Interner()
+        self._series = IntIndex()  # scope << 32 | video
         self._series_video = Column(np.int64)
         self._series_scope = Column(np.int64)
         self._windows = [_WindowState(spec) for spec in self.config.windows]
@@ -253,9 +253,9 @@ class TopKEngine:
             keys |= self._encode_labels(self._regions, batch.regions, "regions")
         unique_keys, inverse = np.unique(keys, return_inverse=True)
         before = len(self._cells)
-        codes = self._cells.encode(unique_keys.tolist())
+        codes = self._cells.encode_unique(unique_keys)
         if len(self._cells) > before:
-            self._add_cells(np.asarray(self._cells.values[before:], dtype=np.int64))
+            self._add_cells(self._cells.keys.view[before:])
         return codes, inverse
 
     @staticmethod
@@ -287,18 +287,15 @@ class TopKEngine:
         self._cell_series.extend(table)
 
     def _scope_codes(self, categories: IntArray, regions: IntArray) -> IntArray:
-        unique_keys, inverse = np.unique((categories << 16) | regions, return_inverse=True)
-        return self._scopes.encode(unique_keys.tolist())[inverse]
+        return self._scopes.encode((categories << 16) | regions)
 
     def _series_codes(self, scopes: IntArray, videos: IntArray) -> IntArray:
         before = len(self._series)
-        codes = self._series.encode(((scopes << 32) | videos).tolist())
+        codes = self._series.encode((scopes << 32) | videos)
         if len(self._series) > before:
-            new_scopes = scopes[codes >= before]
-            new_codes = codes[codes >= before]
-            _, first = np.unique(new_codes, return_index=True)
-            self._series_scope.extend(new_scopes[first])
-            self._series_video.extend(videos[codes >= before][first])
+            new_keys = self._series.keys.view[before:]
+            self._series_scope.extend(new_keys >> 32)
+            self._series_video.extend(new_keys & 0xFFFFFFFF)
             for window in self._windows:
                 window.values.grow_to(len(self._series))
         return codes
@@ -351,7 +348,9 @@ class TopKEngine:
             "bucket_entries": entries,
             "bucket_entry_bytes": 16,
             "bucket_bytes": 16 * entries,
-            "numpy_bytes": sum(c.view.nbytes for c in columns) + 16 * entries,
+            "numpy_bytes": sum(c.view.nbytes for c in columns)
+            + 16 * entries
+            + sum(index.nbytes for index in (self._cells, self._series, self._scopes)),
             "dedup_ids": len(self._dedup),
             "dedup_evicted": self._dedup.evicted,
             "dedup_bytes": self._dedup.approx_bytes,
@@ -373,10 +372,10 @@ class TopKEngine:
             "video_keys": pack_array(self._video_keys.view),
             "categories": self._categories.values[1:],
             "regions": self._regions.values[1:],
-            "cells": pack_array(np.asarray(self._cells.values, dtype=np.int64)),
+            "cells": pack_array(self._cells.keys.view),
             "cell_series": pack_array(self._cell_series.view),
-            "scopes": pack_array(np.asarray(self._scopes.values, dtype=np.int64)),
-            "series": pack_array(np.asarray(self._series.values, dtype=np.int64)),
+            "scopes": pack_array(self._scopes.keys.view),
+            "series": pack_array(self._series.keys.view),
             "series_video": pack_array(self._series_video.view),
             "series_scope": pack_array(self._series_scope.view),
             "window_state": [[w.start, w.end, pack_array(w.values.view)] for w in self._windows],
@@ -418,10 +417,10 @@ class TopKEngine:
         self._video_keys = Column.of(unpack_array(state["video_keys"]))
         self._categories = Interner([None, *state["categories"]])
         self._regions = Interner([None, *state["regions"]])
-        self._cells = Interner(unpack_array(state["cells"]).tolist())
+        self._cells = IntIndex(unpack_array(state["cells"]))
         self._cell_series = Column.of(unpack_array(state["cell_series"]))
-        self._scopes = Interner(unpack_array(state["scopes"]).tolist())
-        self._series = Interner(unpack_array(state["series"]).tolist())
+        self._scopes = IntIndex(unpack_array(state["scopes"]))
+        self._series = IntIndex(unpack_array(state["series"]))
         self._series_video = Column.of(unpack_array(state["series_video"]))
         self._series_scope = Column.of(unpack_array(state["series_scope"]))
         for window, (start, end, values) in zip(self._windows, state["window_state"], strict=True):
@@ -514,9 +513,7 @@ class TopKEngine:
             if found is not None:
                 self._boards[(window, scope)] = board
                 return found
-        board = build_leaderboard(
-            self._members_of(scope), values, size, order, self._log.seq
-        )
+        board = build_leaderboard(self._members_of(scope), values, size, order, self._log.seq)
         self._boards[(window, scope)] = board
         found = board.top(k, values, order)
         if found is None:  # cannot happen: a fresh board answers every k <= candidate_size

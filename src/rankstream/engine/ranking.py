@@ -22,15 +22,16 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 
 
-class RankedItem(msgspec.Struct, frozen=True):
-    """One row of a ranking (a msgspec struct: cheap to build, encodes straight to JSON)."""
+class RankedItem(msgspec.Struct, frozen=True, gc=False):
+    """One row of a ranking (a msgspec struct: cheap to build, encodes straight to JSON,
+    and not tracked by the garbage collector, as it holds no containers)."""
 
     rank: int
     video_id: str
     views: int
 
 
-class TopKResult(msgspec.Struct, frozen=True):
+class TopKResult(msgspec.Struct, frozen=True, gc=False):
     """A ranking of ``window`` as of engine time ``as_of``, over ``[start, end)``.
 
     ``start``/``end`` are ``None`` for the ``all`` window and ``as_of`` is ``None`` before

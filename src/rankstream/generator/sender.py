@@ -30,7 +30,7 @@ import signal
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,7 +272,7 @@ class _Display:
 
 
 @contextlib.contextmanager
-def _progress_display(enabled: bool) -> Any:
+def _progress_display(enabled: bool) -> Iterator[_Display]:
     if not enabled:
         yield _Display(None)
         return
@@ -289,7 +289,7 @@ def _progress_display(enabled: bool) -> Any:
 
 
 @contextlib.contextmanager
-def _interrupts(handler: Callable[[], None]) -> Any:
+def _interrupts(handler: Callable[[], None]) -> Iterator[None]:
     """Route SIGINT to ``handler`` while inside (where the loop supports signal handlers)."""
     loop = asyncio.get_running_loop()
     try:

@@ -158,6 +158,7 @@ class TrafficSpec:
         )
         checks = [
             (self.videos >= 1, "videos must be >= 1"),
+            (self.seed >= 0, "seed must be >= 0"),
             (self.zipf > 0 and self.region_skew >= 0, "zipf must be > 0, region_skew >= 0"),
             (1 <= self.categories <= len(CATEGORY_NAMES), "categories must be 1 to 20"),
             (1 <= self.regions <= len(REGION_CODES), "regions must be 1 to 30"),
