@@ -31,7 +31,7 @@ from rankstream.checkpoint import FileCheckpointStore
 from rankstream.engine import EngineConfig, TopKEngine
 from rankstream.generator import StreamSpec, generate_columns
 from rankstream.log import SqliteEventLog, encode_batch
-from rankstream.log.sqlite import PendingRecord
+from rankstream.log.sqlite import GroupRecord
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,21 +45,14 @@ def fill_log(data: Path, events: int, request_size: int, checkpoint_at: int | No
     log = SqliteEventLog(data / "log.sqlite3", "NORMAL")
     engine = TopKEngine() if checkpoint_at is not None else None
     written = 0
-    pending: list[PendingRecord] = []
     for batch, wall in columns.batches(request_size):
         raw = [b"{}"] * len(batch)  # raw JSON is analytics' concern; keep the log lean here
-        pending.append(PendingRecord(wall, len(batch), 0, 0, encode_batch(batch, raw), None, b"{}"))
+        log.append(GroupRecord(wall, len(batch), 0, 0, encode_batch(batch, raw), []))
         if engine is not None and written < (checkpoint_at or 0):
             engine.ingest(batch, wall)
         written += len(batch)
-        if len(pending) == 100:
-            log.append(pending)
-            pending = []
         if engine is not None and written == checkpoint_at:
-            log.append(pending)
-            pending = []
             FileCheckpointStore(data / "checkpoints").save(log.last_seq(), engine.snapshot())
-    log.append(pending)
     log.close()
     return written
 

@@ -118,9 +118,12 @@ def test_duplicates_by_event_id_within_the_horizon() -> None:
 
 def test_dedup_memory_is_bounded_and_evictions_reported() -> None:
     engine = TopKEngine(EngineConfig(dedup_capacity=2))
-    engine.ingest(batch(*(ViewEvent("a", T0, event_id=f"e{i}") for i in range(3))), T0)
+    for i in range(3):  # three arrivals; the oldest is forgotten to stay within capacity
+        engine.ingest(batch(ViewEvent("a", T0, event_id=f"e{i}")), T0 + i)
     assert engine.memory()["dedup_ids"] == 2
     assert engine.memory()["dedup_evicted"] == 1
+    again = engine.ingest(batch(ViewEvent("a", T0, event_id="e0")), T0 + 3)
+    assert again.accepted == 1  # forgotten early: counted again, as the figure warns
 
 
 def test_ties_break_by_code_point_and_long_ids_compare_fully() -> None:

@@ -183,13 +183,13 @@ class TopKEngine:
         if batch.event_ids is None:
             return 0
         self._dedup.expire(wall_time)
-        check = self._dedup.check_and_add
-        duplicates = 0
-        for i, event_id in enumerate(batch.event_ids):
-            if event_id is not None and status[i] == ACCEPTED and not check(event_id, wall_time):
-                status[i] = DUPLICATE
-                duplicates += 1
-        return duplicates
+        event_ids = batch.event_ids
+        if status.any():  # events already refused are not remembered
+            states = status.tolist()
+            event_ids = [e if s == ACCEPTED else None for e, s in zip(event_ids, states, strict=True)]
+        duplicates = self._dedup.admit(event_ids, wall_time)
+        status[duplicates] = DUPLICATE
+        return len(duplicates)
 
     def _apply(self, batch: EventBatch) -> int:
         ts = batch.timestamps

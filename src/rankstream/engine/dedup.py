@@ -2,55 +2,80 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
+from collections.abc import Sequence
 
 
 class Deduplicator:
     """Remembers accepted ``event_id`` values for ``horizon`` ms of arrival time.
 
-    At most ``capacity`` ids are held; beyond that the oldest are forgotten early and counted
-    in ``evicted`` (so an operator can see the horizon is shorter than configured).
+    Ids are remembered per arrival (a batch shares one arrival time), so forgetting is one
+    step per batch, not per id. At most ``capacity`` ids are held; beyond that the oldest
+    arrivals are forgotten early and counted in ``evicted`` (so an operator can see the
+    horizon is shorter than configured).
     """
 
     def __init__(self, horizon: int, capacity: int) -> None:
         self.horizon = horizon
         self.capacity = capacity
         self.evicted = 0
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._seen: dict[str, int] = {}  # event_id -> arrival
+        self._arrivals: deque[tuple[int, list[str]]] = deque()  # oldest first
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def expire(self, arrival: int) -> None:
         """Forget ids that arrived before ``arrival - horizon``."""
-        seen = self._seen
         limit = arrival - self.horizon
-        while seen:
-            oldest = next(iter(seen.values()))
-            if oldest >= limit:
-                break
-            seen.popitem(last=False)
+        while self._arrivals and self._arrivals[0][0] < limit:
+            self._forget_oldest()
 
-    def check_and_add(self, event_id: str, arrival: int) -> bool:
-        """``True`` if ``event_id`` is new (and now remembered), ``False`` if a duplicate."""
+    def admit(self, event_ids: Sequence[str | None], arrival: int) -> list[int]:
+        """Positions of ``event_ids`` already seen (here or earlier in the list); the new
+        ones are remembered from now on. ``None`` ids are never duplicates."""
         seen = self._seen
-        if event_id in seen:
-            return False
-        seen[event_id] = arrival
-        if len(seen) > self.capacity:
-            seen.popitem(last=False)
-            self.evicted += 1
-        return True
+        duplicates = []
+        fresh = []
+        for position, event_id in enumerate(event_ids):
+            if event_id is None:
+                continue
+            if event_id in seen:
+                duplicates.append(position)
+            else:
+                seen[event_id] = arrival
+                fresh.append(event_id)
+        if fresh:
+            self._arrivals.append((arrival, fresh))
+            while len(seen) > self.capacity and self._arrivals:
+                self.evicted += self._forget_oldest()
+        return duplicates
+
+    def _forget_oldest(self) -> int:
+        arrival, ids = self._arrivals.popleft()
+        seen = self._seen
+        forgotten = 0
+        for event_id in ids:
+            if seen.get(event_id) == arrival:
+                del seen[event_id]
+                forgotten += 1
+        return forgotten
 
     def items(self) -> list[tuple[str, int]]:
-        """``(event_id, arrival)`` pairs, oldest first."""
-        return list(self._seen.items())
+        """``(event_id, arrival)`` pairs, oldest arrival first."""
+        return [(i, arrival) for arrival, ids in self._arrivals for i in ids]
 
     def load(self, items: list[tuple[str, int]]) -> None:
-        """Replace the remembered ids (oldest first), as from :meth:`items`."""
-        self._seen = OrderedDict(items)
+        """Replace the remembered ids with ``items`` (oldest arrival first)."""
+        self._seen = {}
+        self._arrivals = deque()
+        for event_id, arrival in items:
+            if not self._arrivals or self._arrivals[-1][0] != arrival:
+                self._arrivals.append((arrival, []))
+            self._arrivals[-1][1].append(event_id)
+            self._seen[event_id] = arrival
 
     @property
     def approx_bytes(self) -> int:
-        """A rough size of the remembered ids (keys plus ordered-dict overhead)."""
-        return sum(len(k) for k in self._seen) + 160 * len(self._seen)
+        """A rough size of the remembered ids (strings plus dict and list slots)."""
+        return sum(len(k) + 49 for k in self._seen) + 112 * len(self._seen)

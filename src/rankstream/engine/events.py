@@ -179,6 +179,38 @@ class EventBatch:
             else np.asarray(quantities, dtype=np.int64),
         )
 
+    @classmethod
+    def concat(cls, batches: Sequence[EventBatch]) -> EventBatch:
+        """One batch of ``batches``' events, in order (empty if there are none)."""
+        if len(batches) == 1:
+            return batches[0]
+
+        def join(columns: list[Sequence[str | None] | None], sizes: list[int]) -> list[str | None]:
+            out: list[str | None] = []
+            for column, size in zip(columns, sizes, strict=True):
+                out.extend([None] * size if column is None else column)
+            return out
+
+        sizes = [len(b) for b in batches]
+        quantities = [b.quantities for b in batches]
+        return cls(
+            video_ids=[v for b in batches for v in b.video_ids],
+            timestamps=np.concatenate([b.timestamps for b in batches])
+            if batches
+            else np.zeros(0, dtype=np.int64),
+            categories=join([b.categories for b in batches], sizes),
+            regions=join([b.regions for b in batches], sizes),
+            event_ids=join([b.event_ids for b in batches], sizes),
+            quantities=None
+            if all(q is None for q in quantities)
+            else np.concatenate(
+                [
+                    np.ones(n, np.int64) if q is None else q
+                    for q, n in zip(quantities, sizes, strict=True)
+                ]
+            ),
+        )
+
     def take(self, rows: npt.NDArray[np.intp]) -> EventBatch:
         """A new batch of the given rows, in the given order."""
         index = rows.tolist()

@@ -6,7 +6,8 @@ cost of an fsync is shared by every request waiting in the group. WAL mode lets 
 (replay, analytics) run beside the single writer.
 
 Tables:
-- ``batches(seq, wall_time, payload, accepted, duplicates, rejected)``: accepted events.
+- ``batches(seq, wall_time, events, duplicates, rejected, payload)``: the events accepted
+  by one group of requests, screened at ``wall_time``.
 - ``idempotency(key, seq, created, response)``: a request's key and its stored answer,
   written in the same transaction as its events, so a key holds across crashes.
 """
@@ -39,16 +40,17 @@ CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);
 
 
 @dataclass(frozen=True, slots=True)
-class PendingRecord:
-    """What one request adds to the log: its events (maybe none) and its idempotency key."""
+class GroupRecord:
+    """What one group of requests adds to the log: the events they had accepted (maybe
+    none), how many were duplicates or rejected, and each request's idempotency key with
+    its answer."""
 
     wall_time: int
     events: int
     duplicates: int
     rejected: int
     payload: bytes | None
-    idempotency_key: str | None
-    response: bytes
+    answers: list[tuple[str, bytes]]
 
 
 class SqliteEventLog:
@@ -73,44 +75,47 @@ class SqliteEventLog:
         """Close the database (checkpointing the WAL into the main file)."""
         self._db.close()
 
-    def append(self, records: Sequence[PendingRecord]) -> list[int | None]:
-        """Write ``records`` in one transaction; the log sequence of each (``None`` if the
-        record carried no events). Blocks until the commit is durable."""
-        seqs: list[int | None] = []
+    def append(self, record: GroupRecord) -> int | None:
+        """Write ``record`` in one transaction; its log sequence (``None`` without events).
+        Blocks until the commit is durable."""
         db = self._db
+        seq = None
         db.execute("BEGIN IMMEDIATE")
         try:
-            for record in records:
-                seq = None
-                if record.payload is not None:
-                    cursor = db.execute(
-                        "INSERT INTO batches (wall_time, events, duplicates, rejected, payload)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (
-                            record.wall_time,
-                            record.events,
-                            record.duplicates,
-                            record.rejected,
-                            record.payload,
-                        ),
-                    )
-                    seq = cursor.lastrowid
-                seqs.append(seq)
-                if record.idempotency_key is not None:
-                    db.execute(
-                        "INSERT INTO idempotency (key, created, response) VALUES (?, ?, ?)",
-                        (record.idempotency_key, record.wall_time, record.response),
-                    )
+            if record.payload is not None:
+                cursor = db.execute(
+                    "INSERT INTO batches (wall_time, events, duplicates, rejected, payload)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        record.wall_time,
+                        record.events,
+                        record.duplicates,
+                        record.rejected,
+                        record.payload,
+                    ),
+                )
+                seq = cursor.lastrowid
+            db.executemany(
+                "INSERT INTO idempotency (key, created, response) VALUES (?, ?, ?)",
+                [(key, record.wall_time, answer) for key, answer in record.answers],
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return seqs
+        return seq
 
-    def response_for(self, key: str) -> bytes | None:
-        """The stored answer of the request that used idempotency ``key``, if any."""
-        row = self._db.execute("SELECT response FROM idempotency WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
+    def responses_for(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored answers of requests that used any of ``keys``."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), 500):  # stay under SQLite's variable limit
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, response FROM idempotency WHERE key IN ({marks})", chunk
+            )
+            found.update((key, bytes(response)) for key, response in rows)
+        return found
 
     def replay(self, after: int) -> Iterator[LoggedBatch]:
         """Records with ``seq > after``, in order."""

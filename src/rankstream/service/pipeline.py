@@ -33,10 +33,18 @@ import msgspec
 import numpy as np
 
 from rankstream.checkpoint import FileCheckpointStore
-from rankstream.engine import TOO_NEW, EngineConfig, EventBatch, TopKEngine, TopKResult
+from rankstream.engine import (
+    ACCEPTED,
+    DUPLICATE,
+    TOO_NEW,
+    EngineConfig,
+    EventBatch,
+    TopKEngine,
+    TopKResult,
+)
 from rankstream.errors import RankstreamError, SnapshotError
 from rankstream.log import SqliteEventLog, encode_batch
-from rankstream.log.sqlite import PendingRecord
+from rankstream.log.sqlite import GroupRecord
 from rankstream.service.deadletters import DeadLetters
 
 logger = logging.getLogger("rankstream.pipeline")
@@ -79,6 +87,15 @@ class Submission:
     errors: list[EventError]
     idempotency_key: str | None = None
     future: Future[tuple[bytes, bool]] = field(default_factory=Future)
+
+
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    answer: bytes
+    batch: EventBatch
+    raw: list[bytes]
+    duplicates: int
+    too_new: int
 
 
 @dataclass(slots=True)
@@ -293,44 +310,62 @@ class IngestPipeline:
         return group
 
     def _commit(self, group: list[Submission]) -> None:
-        records: list[PendingRecord] = []
-        accepted: list[EventBatch | None] = []
-        answers: dict[int, tuple[bytes, bool]] = {}
-        keys: dict[str, bytes] = {}
+        """Screen, log (one record and one transaction for the group), apply, answer."""
+        wall = self.clock()  # one arrival time for the group, as replay will see it
+        keys = [sub.idempotency_key for sub in group if sub.idempotency_key is not None]
+        stored = self.log.responses_for(keys) if keys else {}
+        answers: list[tuple[bytes, bool]] = []
+        parts: list[EventBatch] = []
+        raws: list[bytes] = []
+        duplicates = rejected = 0
         with self._lock:
-            for index, sub in enumerate(group):
+            for sub in group:
                 key = sub.idempotency_key
-                stored = None if key is None else keys.get(key) or self.log.response_for(key)
-                if stored is not None:
-                    answers[index] = (stored, True)
+                if key is not None and key in stored:
+                    answers.append((stored[key], True))
                     continue
-                record, batch = self._screen(sub)
+                screened = self._screen(sub, wall)
                 if key is not None:
-                    keys[key] = record.response
-                records.append(record)
-                accepted.append(batch)
-                answers[index] = (record.response, False)
+                    stored[key] = screened.answer
+                answers.append((screened.answer, False))
+                duplicates += screened.duplicates
+                rejected += screened.too_new
+                if len(screened.batch):
+                    parts.append(screened.batch)
+                    raws.extend(screened.raw)
+        fresh_keys = [
+            (sub.idempotency_key, answer)
+            for sub, (answer, replayed) in zip(group, answers, strict=True)
+            if sub.idempotency_key is not None and not replayed
+        ]
+        batch = EventBatch.concat(parts)
+        record = GroupRecord(
+            wall_time=wall,
+            events=len(batch),
+            duplicates=duplicates,
+            rejected=rejected,
+            payload=encode_batch(batch, raws) if len(batch) else None,
+            answers=fresh_keys,
+        )
         started = time.perf_counter()
-        seqs = self.log.append(records)  # durable when this returns
+        seq = self.log.append(record)  # durable when this returns
         self.stats.commit_seconds_total += time.perf_counter() - started
         with self._lock:
-            for seq, batch in zip(seqs, accepted, strict=True):
-                if seq is not None and batch is not None:
-                    self.engine.apply(batch)
-                    self.stats.last_applied_seq = seq
-                    self.stats.events_logged += len(batch)
-                    self._events_since_checkpoint += len(batch)
+            if seq is not None:
+                self.engine.apply(batch)
+                self.stats.last_applied_seq = seq
+                self.stats.events_logged += len(batch)
+                self._events_since_checkpoint += len(batch)
         self.stats.groups += 1
         self.stats.requests += len(group)
-        for index, sub in enumerate(group):
-            answer = answers[index]
+        for sub, answer in zip(group, answers, strict=True):
             self.stats.idempotent_replays += answer[1]
             sub.future.set_result(answer)
 
-    def _screen(self, sub: Submission) -> tuple[PendingRecord, EventBatch | None]:
-        wall = self.clock()
+    def _screen(self, sub: Submission, wall: int) -> _Screened:
+        """The request's answer, its accepted events and their raw JSON."""
         status = self.engine.screen(sub.batch, wall)
-        keep = np.flatnonzero(status == 0)
+        keep = np.flatnonzero(status == ACCEPTED)
         errors = list(sub.errors)
         skew_s = self.engine_config.max_skew // 1000
         for i in np.flatnonzero(status == TOO_NEW).tolist():
@@ -338,24 +373,13 @@ class IngestPipeline:
             errors.append(EventError(sub.positions[i], message))
             self.dead_letters.add_too_new(sub.batch, i, message, wall)
         errors.sort(key=lambda e: e.index)
-        duplicates = int(np.count_nonzero(status == 1))
-        answer = IngestAnswer(len(keep), len(errors), duplicates, errors)
-        batch = None
-        payload = None
-        if len(keep):
-            batch = sub.batch if len(keep) == len(sub.batch) else sub.batch.take(keep)
-            raw = sub.raw if len(keep) == len(sub.batch) else [sub.raw[i] for i in keep]
-            payload = encode_batch(batch, raw)
-        record = PendingRecord(
-            wall_time=wall,
-            events=len(keep),
-            duplicates=duplicates,
-            rejected=len(errors) - len(sub.errors),
-            payload=payload,
-            idempotency_key=sub.idempotency_key,
-            response=msgspec.json.encode(answer),
-        )
-        return record, batch
+        duplicates = int(np.count_nonzero(status == DUPLICATE))
+        too_new = len(errors) - len(sub.errors)
+        answer = msgspec.json.encode(IngestAnswer(len(keep), len(errors), duplicates, errors))
+        if len(keep) == len(sub.batch):
+            return _Screened(answer, sub.batch, sub.raw, duplicates, too_new)
+        raw = [sub.raw[i] for i in keep.tolist()]
+        return _Screened(answer, sub.batch.take(keep), raw, duplicates, too_new)
 
     def _fail(self, group: list[Submission], exc: Exception) -> None:
         self.failure = f"durable log write failed: {exc}; restart the service"
