@@ -186,7 +186,9 @@ class TopKEngine:
         event_ids = batch.event_ids
         if status.any():  # events already refused are not remembered
             states = status.tolist()
-            event_ids = [e if s == ACCEPTED else None for e, s in zip(event_ids, states, strict=True)]
+            event_ids = [
+                e if s == ACCEPTED else None for e, s in zip(event_ids, states, strict=True)
+            ]
         duplicates = self._dedup.admit(event_ids, wall_time)
         status[duplicates] = DUPLICATE
         return len(duplicates)
