@@ -93,13 +93,16 @@ class IntIndex:
     """Dense codes for int64 keys, in first-seen order, held in numpy arrays.
 
     A sorted copy of the keys and their codes answers lookups by binary search, so millions
-    of keys cost 24 bytes each and no Python objects (nothing for the garbage collector).
+    of keys cost 24 bytes each and no Python objects. Keys added since the last merge wait
+    in a small dict, merged into the sorted arrays once it reaches an eighth of them, so a
+    batch that adds a few keys does not copy millions.
     """
 
     def __init__(self, keys: npt.NDArray[np.int64] | None = None) -> None:
         self.keys = Column(np.int64)  # by code
         self._sorted = np.zeros(0, dtype=np.int64)
         self._sorted_codes = np.zeros(0, dtype=np.int64)
+        self._recent: dict[int, int] = {}
         if keys is not None and len(keys):
             self.keys.extend(keys)
             self._sorted_codes = np.argsort(keys, kind="stable")
@@ -116,14 +119,31 @@ class IntIndex:
         found[inside] = self._sorted[pos[inside]] == keys[inside]
         codes = np.empty(len(keys), dtype=np.int64)
         codes[found] = self._sorted_codes[pos[found]]
-        new = ~found
-        if new.any():
-            fresh = np.arange(self.keys.size, self.keys.size + int(new.sum()), dtype=np.int64)
-            codes[new] = fresh
-            self.keys.extend(keys[new])
-            self._sorted = np.insert(self._sorted, pos[new], keys[new])
-            self._sorted_codes = np.insert(self._sorted_codes, pos[new], fresh)
+        missing = np.flatnonzero(~found)
+        if len(missing):
+            recent = self._recent
+            wanted = keys[missing].tolist()
+            looked_up = np.fromiter(map(recent.get, wanted, repeat(-1)), np.int64, len(wanted))
+            fresh = looked_up < 0
+            if fresh.any():
+                new_keys = keys[missing[fresh]]
+                new_codes = np.arange(self.keys.size, self.keys.size + len(new_keys))
+                looked_up[fresh] = new_codes
+                recent.update(zip(new_keys.tolist(), new_codes.tolist(), strict=True))
+                self.keys.extend(new_keys)
+            codes[missing] = looked_up
+            if len(recent) > max(4096, len(self._sorted) // 8):
+                self._merge_recent()
         return codes
+
+    def _merge_recent(self) -> None:
+        recent_keys = np.fromiter(self._recent.keys(), np.int64, len(self._recent))
+        recent_codes = np.fromiter(self._recent.values(), np.int64, len(self._recent))
+        order = np.argsort(recent_keys)
+        positions = np.searchsorted(self._sorted, recent_keys[order])
+        self._sorted = np.insert(self._sorted, positions, recent_keys[order])
+        self._sorted_codes = np.insert(self._sorted_codes, positions, recent_codes[order])
+        self._recent = {}
 
     def encode(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Codes of any ``keys`` (repeats allowed); unseen keys get the next codes."""
@@ -140,7 +160,7 @@ class IntIndex:
         pos = int(np.searchsorted(self._sorted, key))
         if pos < len(self._sorted) and int(self._sorted[pos]) == key:
             return int(self._sorted_codes[pos])
-        return None
+        return self._recent.get(key)
 
 
 def id_sort_keys(ids: Sequence[str]) -> npt.NDArray[np.uint64]:

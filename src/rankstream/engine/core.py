@@ -366,11 +366,18 @@ class TopKEngine:
         Holds tables, window values, buckets, the clock, statistics and remembered
         ``event_id``s; leaves out caches, which :meth:`restore` rebuilds on demand.
         """
-        state: dict[str, Any] = {
+        return encode(self.capture())
+
+    def capture(self) -> dict[str, Any]:
+        """A copy of the state that later engine calls do not change; ``encode`` of it
+        (:func:`rankstream.engine.snapshot.encode`) is :meth:`snapshot`. Capturing is the
+        cheap part (array copies), so a caller holding a lock can encode after releasing it.
+        """
+        return {
             "windows": [_spec_state(w.spec) for w in self._windows],
             "now": self.now,
             "stats": [getattr(self.stats, f) for f in _STAT_FIELDS],
-            "videos": self._videos.values,
+            "videos": list(self._videos.values),
             "video_keys": pack_array(self._video_keys.view),
             "categories": self._categories.values[1:],
             "regions": self._regions.values[1:],
@@ -388,7 +395,6 @@ class TopKEngine:
             "dedup": self._dedup.items(),
             "dedup_evicted": self._dedup.evicted,
         }
-        return encode(state)
 
     @classmethod
     def restore(cls, data: bytes, config: EngineConfig | None = None) -> TopKEngine:

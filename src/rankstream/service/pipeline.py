@@ -42,6 +42,7 @@ from rankstream.engine import (
     TopKEngine,
     TopKResult,
 )
+from rankstream.engine.snapshot import encode as encode_snapshot
 from rankstream.errors import RankstreamError, SnapshotError
 from rankstream.log import SqliteEventLog, encode_batch
 from rankstream.log.sqlite import GroupRecord
@@ -160,6 +161,8 @@ class IngestPipeline:
         self._queue: queue.Queue[Submission | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._events_since_checkpoint = 0
+        self._checkpointer: threading.Thread | None = None
+        self._reclaim_through = 0  # set by a finished checkpoint, acted on by the writer
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -200,6 +203,8 @@ class IngestPipeline:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+            if self._checkpointer is not None:
+                self._checkpointer.join()
             if self.failure is None:
                 self.checkpoint()
         self.log.close()
@@ -263,6 +268,14 @@ class IngestPipeline:
     # ------------------------------------------------------------------ writer thread
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a bug must not leave clients waiting on a dead writer
+            self.failure = f"ingest writer stopped: {exc!r}; restart the service"
+            logger.exception("%s", self.failure)
+            self._drain_on_stop()
+
+    def _loop(self) -> None:
         last_tick = 0.0
         last_checkpoint = time.monotonic()
         settings = self.settings
@@ -283,9 +296,11 @@ class IngestPipeline:
                 with self._lock:
                     self.engine.tick(wall)
                 last_tick = now
+            self._reclaim_log()
             due = now - last_checkpoint >= settings.checkpoint_interval
-            if due or self._events_since_checkpoint >= settings.checkpoint_every_events:
-                self.checkpoint()
+            many = self._events_since_checkpoint >= settings.checkpoint_every_events
+            if (due or many) and not self._checkpoint_running():
+                self._start_checkpoint()
                 self.log.expire_keys(self.clock() - int(settings.idempotency_ttl * 1000))
                 last_checkpoint = time.monotonic()
 
@@ -413,22 +428,59 @@ class IngestPipeline:
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoint(self) -> None:
-        """Snapshot the engine, write it durably, then reclaim the log it covers.
+        """Take a checkpoint now and reclaim the log it allows (blocks until written).
 
-        Steps: (1) under the engine lock, snapshot and note the last applied log sequence;
-        (2) write the checkpoint file atomically; (3) delete log records covered by the
-        OLDEST checkpoint still kept (so a torn newest checkpoint can fall back to it and
-        replay), and no further than ``retention_floor`` (analytics may hold it lower).
+        Steps: (1) under the engine lock, capture the state (array copies) and note the last
+        applied log sequence; (2) encode it and write the checkpoint file atomically (in the
+        background when the writer starts it, so ingest and queries go on); (3) the writer
+        deletes log records covered by the OLDEST checkpoint still kept (so a torn newest
+        checkpoint can fall back to it and replay), and no further than
+        ``retention_floor`` (analytics may hold it lower).
         """
+        self._write_checkpoint(*self._capture())
+        self._reclaim_log()
+
+    def _capture(self) -> tuple[dict[str, Any], int, float]:
         started = time.perf_counter()
         with self._lock:
-            data = self.engine.snapshot()
+            state = self.engine.capture()
             seq = self.stats.last_applied_seq
             self._events_since_checkpoint = 0
+        return state, seq, started
+
+    def _write_checkpoint(self, state: dict[str, Any], seq: int, started: float) -> None:
+        data = encode_snapshot(state)
         self.checkpoints.save(seq, data)
         oldest_kept = min(self.checkpoints.seqs(), default=0)
-        self.log.truncate_through(min(oldest_kept, self.retention_floor(oldest_kept)))
+        self._reclaim_through = min(oldest_kept, self.retention_floor(oldest_kept))
         self.stats.last_checkpoint_seq = seq
         self.stats.last_checkpoint_at = self.clock()
         self.stats.last_checkpoint_seconds = time.perf_counter() - started
         self.stats.checkpoint_bytes = len(data)
+
+    def _start_checkpoint(self) -> None:
+        """Capture now (writer thread), encode and write in a background thread."""
+        state, seq, started = self._capture()
+        self._checkpointer = threading.Thread(
+            target=self._write_checkpoint_logged,
+            args=(state, seq, started),
+            name="rankstream-checkpoint",
+            daemon=True,
+        )
+        self._checkpointer.start()
+
+    def _write_checkpoint_logged(self, state: dict[str, Any], seq: int, started: float) -> None:
+        try:
+            self._write_checkpoint(state, seq, started)
+        except Exception:  # the log still holds everything: retried at the next interval
+            logger.exception("checkpoint at log position %d failed", seq)
+
+    def _checkpoint_running(self) -> bool:
+        return self._checkpointer is not None and self._checkpointer.is_alive()
+
+    def _reclaim_log(self) -> None:
+        """Delete log records a finished checkpoint covers (writer thread only: the log
+        connection is the writer's)."""
+        through, self._reclaim_through = self._reclaim_through, 0
+        if through > 0:
+            self.log.truncate_through(through)
