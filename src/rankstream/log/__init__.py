@@ -1,6 +1,13 @@
 """Durable logs of accepted events: the embedded SQLite log (Kafka arrives with scale-out)."""
 
-from rankstream.log.records import LoggedBatch, decode_batch, encode_batch
-from rankstream.log.sqlite import SqliteEventLog
+from rankstream.log.records import CorruptRecord, LoggedBatch, decode_events, encode_events
+from rankstream.log.sqlite import GroupRecord, SqliteEventLog
 
-__all__ = ["LoggedBatch", "SqliteEventLog", "decode_batch", "encode_batch"]
+__all__ = [
+    "CorruptRecord",
+    "GroupRecord",
+    "LoggedBatch",
+    "SqliteEventLog",
+    "decode_events",
+    "encode_events",
+]

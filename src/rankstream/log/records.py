@@ -1,22 +1,34 @@
-"""How a batch of accepted events is stored in a log: columns in one MessagePack blob."""
+"""How accepted events are stored in a log record: as received, one JSON array per group.
+
+Keeping the events' own JSON makes the log the faithful source for analytics (every field,
+not only the engine's), costs the writer a single ``join``, and replays through the same
+:class:`~rankstream.engine.wire.EventDecoder` that accepted them, so a replayed batch is
+exactly the batch that was applied.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import msgspec
-import numpy as np
 
 from rankstream.engine import EventBatch
+from rankstream.engine.wire import EventDecoder
+from rankstream.errors import RankstreamError
+
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class CorruptRecord(RankstreamError):
+    """A log record does not decode to the events it held; the log file is damaged."""
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedBatch:
-    """One durable log record: events accepted together at ``wall_time``.
+    """One durable log record: events accepted together, screened at ``wall_time``.
 
-    ``raw`` holds each event's JSON as received (every field, kept for analytics).
-    ``duplicates`` / ``rejected`` count the request's events that were not logged, so
-    statistics survive a restart.
+    ``raw`` holds each event's JSON as received. ``duplicates`` / ``rejected`` count the
+    group's events that were not logged, so statistics survive a restart.
     """
 
     seq: int
@@ -27,32 +39,19 @@ class LoggedBatch:
     rejected: int = 0
 
 
-def encode_batch(batch: EventBatch, raw: list[bytes]) -> bytes:
-    """The payload of a log record (MessagePack; timestamps as raw int64 bytes)."""
-    return msgspec.msgpack.encode(
-        {
-            "v": list(batch.video_ids),
-            "t": np.ascontiguousarray(batch.timestamps, dtype="<i8").tobytes(),
-            "c": None if batch.categories is None else list(batch.categories),
-            "r": None if batch.regions is None else list(batch.regions),
-            "e": None if batch.event_ids is None else list(batch.event_ids),
-            "q": None
-            if batch.quantities is None
-            else np.ascontiguousarray(batch.quantities, dtype="<i8").tobytes(),
-            "x": raw,
-        }
-    )
+def encode_events(raw: list[bytes]) -> bytes:
+    """The payload of a record: the events' JSON as one array."""
+    return b"[" + b",".join(raw) + b"]"
 
 
-def decode_batch(payload: bytes) -> tuple[EventBatch, list[bytes]]:
-    """The batch and raw events :func:`encode_batch` stored."""
-    raw = msgspec.msgpack.decode(payload)
-    batch = EventBatch(
-        video_ids=raw["v"],
-        timestamps=np.frombuffer(raw["t"], dtype="<i8").astype(np.int64),
-        categories=raw["c"],
-        regions=raw["r"],
-        event_ids=raw["e"],
-        quantities=None if raw["q"] is None else np.frombuffer(raw["q"], "<i8").astype(np.int64),
-    )
-    return batch, raw["x"]
+def decode_events(payload: bytes, decoder: EventDecoder) -> tuple[EventBatch, list[bytes]]:
+    """The batch and raw events of a payload. Raises :class:`CorruptRecord` if any event
+    no longer validates (they all did when logged)."""
+    try:
+        raws = _raw_list.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise CorruptRecord(f"log record is not a JSON array: {exc}") from exc
+    decoded = decoder.decode(raws)
+    if decoded.errors:
+        raise CorruptRecord(f"logged event no longer validates: {decoded.errors[0][2]}")
+    return decoded.batch, decoded.raw

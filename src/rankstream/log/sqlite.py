@@ -7,7 +7,7 @@ cost of an fsync is shared by every request waiting in the group. WAL mode lets 
 
 Tables:
 - ``batches(seq, wall_time, events, duplicates, rejected, payload)``: the events accepted
-  by one group of requests, screened at ``wall_time``.
+  by one group of requests, screened at ``wall_time``; ``payload`` is their JSON array.
 - ``idempotency(key, seq, created, response)``: a request's key and its stored answer,
   written in the same transaction as its events, so a key holds across crashes.
 """
@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rankstream.log.records import LoggedBatch, decode_batch
+from rankstream.engine.wire import EventDecoder
+from rankstream.log.records import LoggedBatch, decode_events
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -117,15 +118,15 @@ class SqliteEventLog:
             found.update((key, bytes(response)) for key, response in rows)
         return found
 
-    def replay(self, after: int) -> Iterator[LoggedBatch]:
-        """Records with ``seq > after``, in order."""
+    def replay(self, after: int, decoder: EventDecoder) -> Iterator[LoggedBatch]:
+        """Records with ``seq > after``, in order, their events decoded by ``decoder``."""
         cursor = self._db.execute(
             "SELECT seq, wall_time, duplicates, rejected, payload FROM batches"
             " WHERE seq > ? ORDER BY seq",
             (after,),
         )
         for seq, wall_time, duplicates, rejected, payload in cursor:
-            batch, raw = decode_batch(payload)
+            batch, raw = decode_events(payload, decoder)
             yield LoggedBatch(seq, wall_time, batch, raw, duplicates, rejected)
 
     def last_seq(self) -> int:

@@ -43,8 +43,9 @@ from rankstream.engine import (
     TopKResult,
 )
 from rankstream.engine.snapshot import encode as encode_snapshot
+from rankstream.engine.wire import EventDecoder
 from rankstream.errors import RankstreamError, SnapshotError
-from rankstream.log import SqliteEventLog, encode_batch
+from rankstream.log import SqliteEventLog, encode_events
 from rankstream.log.sqlite import GroupRecord
 from rankstream.service.deadletters import DeadLetters
 
@@ -185,7 +186,8 @@ class IngestPipeline:
             self.stats.last_checkpoint_seq = checkpoint.seq
             self.stats.last_applied_seq = checkpoint.seq
             break
-        for record in self.log.replay(self.stats.restored_from_seq):
+        decoder = EventDecoder(self.engine_config.measure)
+        for record in self.log.replay(self.stats.restored_from_seq, decoder):
             self.engine.ingest(record.batch, record.wall_time)
             self.engine.stats.duplicates += record.duplicates
             self.engine.stats.rejected_too_new += record.rejected
@@ -359,7 +361,7 @@ class IngestPipeline:
             events=len(batch),
             duplicates=duplicates,
             rejected=rejected,
-            payload=encode_batch(batch, raws) if len(batch) else None,
+            payload=encode_events(raws) if len(batch) else None,
             answers=fresh_keys,
         )
         started = time.perf_counter()
