@@ -164,6 +164,8 @@ class IngestPipeline:
         self._events_since_checkpoint = 0
         self._checkpointer: threading.Thread | None = None
         self._reclaim_through = 0  # set by a finished checkpoint, acted on by the writer
+        self._version = object()  # replaced whenever the engine state changes
+        self._answers: dict[tuple[object, ...], tuple[object, TopKResult]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +198,7 @@ class IngestPipeline:
             self.stats.last_applied_seq = record.seq
             self._events_since_checkpoint += len(record.batch)
         self.engine.tick(self.clock())
+        self._publish()
         self.stats.events_logged = self.engine.stats.accepted
         self.stats.recovery_seconds = time.perf_counter() - started
 
@@ -226,9 +229,25 @@ class IngestPipeline:
     def top_k(
         self, window: str, k: int, category: str | None = None, region: str | None = None
     ) -> TopKResult:
-        """The engine's exact top-k (see :meth:`TopKEngine.top_k`)."""
+        """The engine's exact top-k (see :meth:`TopKEngine.top_k`) as of the last published
+        state: every acknowledged event is in it, since a ``202`` goes out only after its
+        group is applied and published. An answer already computed for the published state
+        is returned without waiting for the engine lock, so queries do not queue behind the
+        writer's apply of a group that no client has been told about yet."""
+        key = (window, k, category, region)
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] is self._version:
+            return cached[1]
         with self._lock:
-            return self.engine.top_k(window, k, category, region)
+            result = self.engine.top_k(window, k, category, region)
+            if len(self._answers) >= 4096:
+                self._answers.clear()
+            self._answers[key] = (self._version, result)
+        return result
+
+    def _publish(self) -> None:
+        """Mark the engine state as changed (caller holds the engine lock)."""
+        self._version = object()
 
     def status(self) -> dict[str, Any]:
         """Counters and positions for ``GET /status``."""
@@ -297,6 +316,7 @@ class IngestPipeline:
                 wall = self.clock()
                 with self._lock:
                     self.engine.tick(wall)
+                    self._publish()
                 last_tick = now
             self._reclaim_log()
             due = now - last_checkpoint >= settings.checkpoint_interval
@@ -370,6 +390,7 @@ class IngestPipeline:
         with self._lock:
             if seq is not None:
                 self.engine.apply(batch)
+                self._publish()
                 self.stats.last_applied_seq = seq
                 self.stats.events_logged += len(batch)
                 self._events_since_checkpoint += len(batch)
