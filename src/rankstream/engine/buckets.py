@@ -64,6 +64,14 @@ class BucketStore:
         found = self._buckets.get(bucket)
         return (_EMPTY, _EMPTY) if found is None else found.compact()
 
+    def between(self, first: int, stop: int) -> list[tuple[IntArray, IntArray]]:
+        """``(cells, counts)`` of every non-empty bucket numbered in ``[first, stop)``."""
+        if stop - first > len(self._buckets):
+            numbers = sorted(n for n in self._buckets if first <= n < stop)
+        else:
+            numbers = [n for n in range(first, stop) if n in self._buckets]
+        return [self.get(n) for n in numbers]
+
     def drop_before(self, bucket: int) -> None:
         """Forget every bucket numbered below ``bucket``."""
         for number in [b for b in self._buckets if b < bucket]:

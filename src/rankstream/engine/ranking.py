@@ -115,8 +115,11 @@ class Leaderboard:
         """
         if len(touched) == 0:
             return
-        outside = np.setdiff1d(touched, self.members, assume_unique=False)
-        risen = outside[values[outside] >= max(self.bound_value, 1)]
+        # Filter by value first: most touched series are far below the bound.
+        high = touched[values[touched] >= max(self.bound_value, 1)]
+        if len(high) == 0:
+            return
+        risen = np.setdiff1d(high, self.members)
         if len(risen):
             self.members = np.union1d(self.members, risen)
 
