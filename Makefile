@@ -37,8 +37,19 @@ test: $(STAMP) ## Lint (ruff), type-check (mypy strict) and run the whole test s
 	$(BIN)/pytest
 
 .PHONY: bench
-bench: $(STAMP) ## Run the benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+bench: bench-engine bench-http bench-restart ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+
+.PHONY: bench-engine
+bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory (about 2 min)
 	$(BIN)/python benchmarks/bench_engine.py
+
+.PHONY: bench-http
+bench-http: $(STAMP) ## The service over loopback: ingest, top-k under load, freshness (about 1 min)
+	$(BIN)/python benchmarks/bench_http.py
+
+.PHONY: bench-restart
+bench-restart: $(STAMP) ## Restart time with 10 million logged events (several minutes)
+	$(BIN)/python benchmarks/bench_restart.py
 
 .PHONY: format
 format: $(STAMP) ## Format and auto-fix the code

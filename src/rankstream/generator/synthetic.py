@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from rankstream.engine import EventBatch
 from rankstream.errors import ConfigError
+from rankstream.generator.sampling import cdf, draw, zipf_weights
 
 IntArray = npt.NDArray[np.int64]
 ObjectArray = npt.NDArray[np.object_]
@@ -167,15 +168,15 @@ def generate_columns(spec: StreamSpec) -> StreamColumns:
     spec.validate()
     rng = np.random.default_rng(spec.seed)
     timestamps = _timestamps(spec, rng)
-    ranks = _draw(_zipf_weights(spec.videos, spec.zipf), spec.events, rng)
+    ranks = draw(cdf(zipf_weights(spec.videos, spec.zipf)), spec.events, rng)
     videos = _trending(ranks, timestamps, spec, rng)
     if spec.cover_catalogue:
         videos[rng.choice(spec.events, spec.videos, replace=False)] = rng.permutation(spec.videos)
-    video_category = _draw(_zipf_weights(spec.categories, 0.8), spec.videos, rng)
-    region_weights = _zipf_weights(spec.regions, 1.0)
-    home_region = _draw(region_weights, spec.videos, rng)
+    video_category = draw(cdf(zipf_weights(spec.categories, 0.8)), spec.videos, rng)
+    region_cdf = cdf(zipf_weights(spec.regions, 1.0))
+    home_region = draw(region_cdf, spec.videos, rng)
     from_home = rng.random(spec.events) < spec.home_region_share
-    regions = np.where(from_home, home_region[videos], _draw(region_weights, spec.events, rng))
+    regions = np.where(from_home, home_region[videos], draw(region_cdf, spec.events, rng))
     return StreamColumns(
         spec=spec,
         videos=videos,
@@ -222,7 +223,7 @@ def _timestamps(spec: StreamSpec, rng: np.random.Generator) -> IntArray:
     for part, share in ((weights[:split], 1 - spec.live_share), (weights[split:], spec.live_share)):
         if len(part) and len(part) < minutes:
             part *= share / part.sum()
-    minute = _draw(weights, spec.events, rng)
+    minute = draw(cdf(weights), spec.events, rng)
     timestamps = starts[minute] + rng.integers(0, MINUTE, spec.events)
     timestamps.sort()
     late = np.flatnonzero(rng.random(spec.events) < spec.late_share)
@@ -246,18 +247,6 @@ def _trending(
     videos = ranks.copy()
     videos[hot] = holder[day[hot], ranks[hot]]
     return videos
-
-
-def _zipf_weights(count: int, exponent: float) -> npt.NDArray[np.float64]:
-    return np.arange(1, count + 1, dtype=np.float64) ** -exponent
-
-
-def _draw(weights: npt.NDArray[np.float64], size: int, rng: np.random.Generator) -> IntArray:
-    """``size`` indices drawn with probability proportional to ``weights`` (inverse CDF)."""
-    cdf = np.cumsum(weights)
-    cdf /= cdf[-1]
-    picks = np.searchsorted(cdf, rng.random(size), side="right")
-    return np.minimum(picks, len(weights) - 1).astype(np.int64)
 
 
 def _names(known: tuple[str, ...], count: int, prefix: str) -> list[str]:

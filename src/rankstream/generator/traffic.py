@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rankstream.errors import ConfigError
+from rankstream.generator.sampling import cdf, draw, zipf_weights
 from rankstream.generator.synthetic import video_id_strings
 
 IntArray = npt.NDArray[np.int64]
@@ -227,11 +228,11 @@ class TrafficModel:
         """The viral video: not in the catalogue, so it is new when its spike starts."""
         self._ids = np.empty(spec.videos + 1, dtype=object)
         self._ids[:] = ids
-        self._rank_cdf = _cdf(_zipf_weights(spec.videos, spec.zipf))
-        self._region_cdf = _cdf(_zipf_weights(spec.regions, spec.region_skew))
-        category = _draw(_cdf(_zipf_weights(spec.categories, 0.8)), spec.videos, rng)
+        self._rank_cdf = cdf(zipf_weights(spec.videos, spec.zipf))
+        self._region_cdf = cdf(zipf_weights(spec.regions, spec.region_skew))
+        category = draw(cdf(zipf_weights(spec.categories, 0.8)), spec.videos, rng)
         self._video_category = np.append(category, 0)  # the spike video is music
-        self._home_region = np.append(_draw(self._region_cdf, spec.videos, rng), 0)
+        self._home_region = np.append(draw(self._region_cdf, spec.videos, rng), 0)
         self._category_names = np.empty(spec.categories, dtype=object)
         self._category_names[:] = CATEGORY_NAMES[: spec.categories]
         self._region_names = np.empty(spec.regions, dtype=object)
@@ -336,11 +337,11 @@ class TrafficModel:
         spec = self.spec
         rng = np.random.default_rng((spec.seed, index))
         kinds = self._kind_order[np.searchsorted(self._kind_cuts, rng.random(size), "right")]
-        ranks = _draw(self._rank_cdf, size, rng)
+        ranks = draw(self._rank_cdf, size, rng)
         if self.spike_active(now_ms) and spec.spike_share > 0:
             ranks[rng.random(size) < spec.spike_share] = spec.videos
         from_home = rng.random(size) < spec.home_region_share
-        regions = np.where(from_home, self._home_region[ranks], _draw(self._region_cdf, size, rng))
+        regions = np.where(from_home, self._home_region[ranks], draw(self._region_cdf, size, rng))
         offsets = np.sort(rng.integers(0, spec.jitter_ms, size))
         timestamps = now_ms - spec.jitter_ms + offsets
         moved = kinds == OUT_OF_ORDER
@@ -432,22 +433,6 @@ def _iso(ms: int) -> str:
     """Epoch ms as ISO-8601 UTC with milliseconds and a ``Z``."""
     text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
-
-
-def _zipf_weights(count: int, exponent: float) -> FloatArray:
-    return np.arange(1, count + 1, dtype=np.float64) ** -exponent
-
-
-def _cdf(weights: FloatArray) -> FloatArray:
-    cdf = np.cumsum(weights)
-    cdf /= cdf[-1]
-    return cdf
-
-
-def _draw(cdf: FloatArray, size: int, rng: np.random.Generator) -> IntArray:
-    """``size`` indices drawn from the distribution of ``cdf`` (exact inverse CDF)."""
-    picks = np.searchsorted(cdf, rng.random(size), side="right")
-    return np.minimum(picks, len(cdf) - 1).astype(np.int64)
 
 
 def _mix64(*parts: int) -> int:
