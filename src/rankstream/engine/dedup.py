@@ -46,7 +46,12 @@ class Deduplicator:
                 seen[event_id] = arrival
                 fresh.append(event_id)
         if fresh:
-            self._arrivals.append((arrival, fresh))
+            # One entry per arrival time, however many calls share it, so a group screened
+            # request by request and its replay as one batch remember (and forget) alike.
+            if self._arrivals and self._arrivals[-1][0] == arrival:
+                self._arrivals[-1][1].extend(fresh)
+            else:
+                self._arrivals.append((arrival, fresh))
             while len(seen) > self.capacity and self._arrivals:
                 self.evicted += self._forget_oldest()
         return duplicates
