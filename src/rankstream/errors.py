@@ -6,6 +6,8 @@ all of them into a 4xx answer in one place.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class RankstreamError(Exception):
     """Root of every error rankstream raises on purpose."""
@@ -26,6 +28,14 @@ class InvalidQuery(RankstreamError):
 
 class ConfigError(RankstreamError):
     """The configuration is inconsistent; the message says which setting to change."""
+
+
+def require(checks: Iterable[tuple[bool, str]], context: str = "") -> None:
+    """Raise :class:`ConfigError` with the message of the first failed ``(ok, message)``,
+    prefixed by ``context``."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{context}: {message}" if context else message)
 
 
 class SnapshotError(RankstreamError):

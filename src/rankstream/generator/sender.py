@@ -39,7 +39,7 @@ import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rankstream.errors import ConfigError
+from rankstream.errors import ConfigError, require
 from rankstream.generator.traffic import TrafficModel, TrafficSpec
 
 MAX_BATCH = 10_000
@@ -198,9 +198,7 @@ async def run(
         (concurrency >= 1, "concurrency must be >= 1"),
         (retries >= 0 and timeout > 0, "retries must be >= 0 and timeout > 0"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    require(checks)
     created_ms = int(time.time() * 1000)
     run_tag = f"{seed:x}.{created_ms:x}."
     spec = TrafficSpec(

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rankstream.engine import EventBatch
-from rankstream.errors import ConfigError
+from rankstream.errors import ConfigError, require
 from rankstream.generator.sampling import cdf, draw, zipf_weights
 
 IntArray = npt.NDArray[np.int64]
@@ -111,9 +111,7 @@ class StreamSpec:
             ),
             (self.start_ms >= 0, "end_ms must be at least `days` after 1970-01-01"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"stream spec: {message}")
+        require(checks, "stream spec")
 
 
 @dataclass(frozen=True, slots=True)

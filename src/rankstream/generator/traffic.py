@@ -45,7 +45,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from rankstream.errors import ConfigError
+from rankstream.errors import require
 from rankstream.generator.sampling import cdf, draw, zipf_weights
 from rankstream.generator.synthetic import video_id_strings
 
@@ -172,9 +172,7 @@ class TrafficSpec:
             (1 <= self.late_min_ms <= self.late_max_ms, "need 1 <= late_min_ms <= late_max_ms"),
             (self.spike_duration_s >= 0, "spike_duration_s must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"traffic spec: {message}")
+        require(checks, "traffic spec")
 
 
 @dataclass(frozen=True, slots=True)
