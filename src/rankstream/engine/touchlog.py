@@ -40,8 +40,3 @@ class TouchLog:
             return None
         parts = [s for n, s in self._batches if n > seq]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
-
-    def clear(self) -> None:
-        """Drop everything (readers will rebuild); the sequence keeps counting."""
-        self._batches.clear()
-        self._size = 0
