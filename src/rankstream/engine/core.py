@@ -36,6 +36,7 @@ from rankstream.engine.ranking import (
     higher_bound,
 )
 from rankstream.engine.snapshot import decode, encode, pack_array, unpack_array
+from rankstream.engine.split import split_state
 from rankstream.engine.touchlog import TouchLog
 from rankstream.engine.windows import WindowSpec
 from rankstream.errors import CapacityError, InvalidQuery, SnapshotError
@@ -406,13 +407,27 @@ class TopKEngine:
         other settings (skew, de-dup horizon, k limit) may change across a restore.
         Raises :class:`SnapshotError` for unreadable or mismatched snapshots.
         """
+        return cls.from_state(decode(data), config)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: EngineConfig | None = None) -> TopKEngine:
+        """An engine holding a captured state (:meth:`capture`); see :meth:`restore`."""
         engine = cls(config)
-        state = decode(data)
         try:
             engine._load(state)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise SnapshotError(f"snapshot content is inconsistent: {exc!r}") from exc
         return engine
+
+    def split(self, partitions: int) -> list[TopKEngine]:
+        """This engine's state cut into ``partitions`` engines by
+        :func:`~rankstream.engine.partition.partition_of` of the video id: each answers
+        exactly for its own videos, and merged rankings equal this engine's. Remembered
+        ``event_id``s go to every part; statistics start at zero (:mod:`.split`)."""
+        return [
+            TopKEngine.from_state(part, self.config)
+            for part in split_state(self.capture(), partitions)
+        ]
 
     def _load(self, state: dict[str, Any]) -> None:
         expected = [_spec_state(w.spec) for w in self._windows]
