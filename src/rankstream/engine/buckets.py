@@ -95,3 +95,35 @@ class BucketStore:
         cells = np.concatenate([c for c, _ in parts]) if parts else _EMPTY
         counts = np.concatenate([q for _, q in parts]) if parts else _EMPTY
         return bucket_col, cells, counts
+
+
+def group_by_bucket(
+    numbers: IntArray, positions: IntArray, width: int, quantities: IntArray | None
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Sum events by (bucket number, cell position): ``(buckets, positions, sums)``.
+
+    Sorted by bucket, then position. A live batch spans few buckets, so a dense count over
+    ``buckets x width`` slots (linear time) replaces a sort whenever it is small enough.
+    """
+    low = int(numbers.min())
+    span = int(numbers.max()) - low + 1
+    keys = (numbers - low) * width + positions
+    if span * width <= 4 * len(keys) + 4096:
+        sums = sum_by(keys, span * width, quantities)
+        slots = np.flatnonzero(sums)
+        return slots // width + low, slots % width, sums[slots]
+    unique_keys, inverse = np.unique(keys, return_inverse=True)
+    return (
+        unique_keys // width + low,
+        unique_keys % width,
+        sum_by(inverse, len(unique_keys), quantities),
+    )
+
+
+def sum_by(inverse: IntArray, size: int, quantities: IntArray | None) -> IntArray:
+    """Per-group sums: counts when every event weighs 1, else summed ``quantities``."""
+    if quantities is None:
+        return np.bincount(inverse, minlength=size).astype(np.int64)
+    summed = np.zeros(size, dtype=np.int64)
+    np.add.at(summed, inverse, quantities)
+    return summed

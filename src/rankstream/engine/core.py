@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rankstream.engine.buckets import BucketStore
+from rankstream.engine.buckets import BucketStore, group_by_bucket, sum_by
 from rankstream.engine.columns import Column, Interner, IntIndex, id_sort_keys
 from rankstream.engine.config import EngineConfig
 from rankstream.engine.dedup import Deduplicator
@@ -201,14 +201,14 @@ class TopKEngine:
         cells, inverse = self._encode_cells(batch)
         series = self._cell_series.view[cells]  # (cells, 4) series ids, -1 where absent
         quantities = batch.quantities
-        self._add(self._windows_all(), series, _sum_by(inverse, len(cells), quantities))
+        self._add(self._windows_all(), series, sum_by(inverse, len(cells), quantities))
         self._log.append(series[series >= 0])
         for resolution, store in self._buckets.items():
             numbers = ts // resolution
             mask = numbers >= self._oldest_start(resolution) // resolution
             if not mask.any():
                 continue
-            entry_buckets, positions, summed = _group_by_bucket(
+            entry_buckets, positions, summed = group_by_bucket(
                 numbers[mask],
                 inverse[mask],
                 len(cells),
@@ -571,35 +571,3 @@ _STAT_FIELDS = ("accepted", "duplicates", "rejected_too_new", "late_dropped")
 
 def _spec_state(spec: WindowSpec) -> list[object]:
     return [spec.name, spec.kind, spec.resolution, spec.size, spec.unit]
-
-
-def _group_by_bucket(
-    numbers: IntArray, positions: IntArray, width: int, quantities: IntArray | None
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Sum events by (bucket number, cell position): ``(buckets, positions, sums)``.
-
-    Sorted by bucket, then position. A live batch spans few buckets, so a dense count over
-    ``buckets x width`` slots (linear time) replaces a sort whenever it is small enough.
-    """
-    low = int(numbers.min())
-    span = int(numbers.max()) - low + 1
-    keys = (numbers - low) * width + positions
-    if span * width <= 4 * len(keys) + 4096:
-        sums = _sum_by(keys, span * width, quantities)
-        slots = np.flatnonzero(sums)
-        return slots // width + low, slots % width, sums[slots]
-    unique_keys, inverse = np.unique(keys, return_inverse=True)
-    return (
-        unique_keys // width + low,
-        unique_keys % width,
-        _sum_by(inverse, len(unique_keys), quantities),
-    )
-
-
-def _sum_by(inverse: IntArray, size: int, quantities: IntArray | None) -> IntArray:
-    """Per-group sums: counts when every event weighs 1, else summed ``quantities``."""
-    if quantities is None:
-        return np.bincount(inverse, minlength=size).astype(np.int64)
-    summed = np.zeros(size, dtype=np.int64)
-    np.add.at(summed, inverse, quantities)
-    return summed
