@@ -13,28 +13,42 @@ import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
-_MAX_CHUNKS = 16
+_MIN_COMPACT = 4096  # entries a bucket's chunks may hold before any compaction
 
 
 class _Bucket:
-    __slots__ = ("chunks",)
+    """A compacted part (cells unique) and the chunks added since. Compacting merges the
+    chunks into it once they hold as many entries as it does (or many small chunks wait),
+    so each entry is re-sorted O(log n) times over the bucket's life, not once per batch."""
+
+    __slots__ = ("base", "chunks", "pending")
 
     def __init__(self) -> None:
+        self.base: tuple[IntArray, IntArray] = (_EMPTY, _EMPTY)
         self.chunks: list[tuple[IntArray, IntArray]] = []
+        self.pending = 0  # entries in chunks
+
+    def append(self, cells: IntArray, counts: IntArray) -> None:
+        self.chunks.append((cells, counts))
+        self.pending += len(cells)
+        if self.pending >= max(len(self.base[0]), _MIN_COMPACT) or len(self.chunks) > 256:
+            self.compact()
 
     def compact(self) -> tuple[IntArray, IntArray]:
-        if len(self.chunks) > 1:
-            cells = np.concatenate([c for c, _ in self.chunks])
-            counts = np.concatenate([q for _, q in self.chunks])
+        if self.chunks:
+            cells = np.concatenate([self.base[0], *(c for c, _ in self.chunks)])
+            counts = np.concatenate([self.base[1], *(q for _, q in self.chunks)])
             unique, inverse = np.unique(cells, return_inverse=True)
             summed = np.zeros(len(unique), dtype=np.int64)
             np.add.at(summed, inverse, counts)
-            self.chunks = [(unique, summed)]
-        return self.chunks[0] if self.chunks else (_EMPTY, _EMPTY)
+            self.base = (unique, summed)
+            self.chunks = []
+            self.pending = 0
+        return self.base
 
     @property
     def entries(self) -> int:
-        return sum(len(c) for c, _ in self.chunks)
+        return len(self.base[0]) + self.pending
 
 
 _EMPTY: IntArray = np.zeros(0, dtype=np.int64)
@@ -46,18 +60,18 @@ class BucketStore:
     def __init__(self, resolution: int) -> None:
         self.resolution = resolution
         self._buckets: dict[int, _Bucket] = {}
+        self._lowest = 1 << 62  # no bucket below this number is held
 
     def add(self, buckets: IntArray, cells: IntArray, counts: IntArray) -> None:
         """Add ``counts`` of ``cells`` to ``buckets``; entries must be sorted by bucket."""
         if len(buckets) == 0:
             return
+        self._lowest = min(self._lowest, int(buckets[0]))
         starts = np.flatnonzero(np.diff(buckets)) + 1
         bounds = [0, *starts.tolist(), len(buckets)]
         for lo, hi in itertools.pairwise(bounds):
             bucket = self._buckets.setdefault(int(buckets[lo]), _Bucket())
-            bucket.chunks.append((cells[lo:hi].copy(), counts[lo:hi].copy()))
-            if len(bucket.chunks) > _MAX_CHUNKS:
-                bucket.compact()
+            bucket.append(cells[lo:hi].copy(), counts[lo:hi].copy())
 
     def get(self, bucket: int) -> tuple[IntArray, IntArray]:
         """``(cells, counts)`` of one bucket, cells unique; empty if nothing was counted."""
@@ -73,9 +87,12 @@ class BucketStore:
         return [self.get(n) for n in numbers]
 
     def drop_before(self, bucket: int) -> None:
-        """Forget every bucket numbered below ``bucket``."""
+        """Forget every bucket numbered below ``bucket`` (free when there is none)."""
+        if bucket <= self._lowest:
+            return
         for number in [b for b in self._buckets if b < bucket]:
             del self._buckets[number]
+        self._lowest = min(self._buckets, default=1 << 62)
 
     def numbers(self) -> list[int]:
         """Bucket numbers held, ascending."""

@@ -271,26 +271,28 @@ class TopKEngine:
         return codes
 
     def _add_cells(self, keys: IntArray) -> None:
-        """Create the series of new cells (video, category, region): up to four each."""
+        """Create the series of new cells (video, category, region): up to four each, all
+        looked up in one pass over the scope and series indexes."""
         videos = keys >> 32
         categories = (keys >> 16) & 0xFFFF
         regions = keys & 0xFFFF
         zero = np.zeros_like(videos)
-        table = np.full((len(keys), 4), -1, dtype=np.int64)
-        scopes = [
+        scopes = [  # (cells that have the scope, its category code, its region code)
             (np.ones(len(keys), dtype=bool), zero, zero),
             (categories != _ANY, categories, zero),
             (regions != _ANY, zero, regions),
             ((categories != _ANY) & (regions != _ANY), categories, regions),
         ]
-        for column, (present, cat, reg) in enumerate(scopes):
-            rows = np.flatnonzero(present)
-            scope_codes = self._scope_codes(cat[rows], reg[rows])
-            table[rows, column] = self._series_codes(scope_codes, videos[rows])
+        rows = [np.flatnonzero(present) for present, _, _ in scopes]
+        scope_keys = np.concatenate(
+            [(cat[r] << 16) | reg[r] for r, (_, cat, reg) in zip(rows, scopes, strict=True)]
+        )
+        all_rows = np.concatenate(rows)
+        codes = self._series_codes(self._scopes.encode(scope_keys), videos[all_rows])
+        table = np.full((len(keys), 4), -1, dtype=np.int64)
+        columns = np.repeat(np.arange(4), [len(r) for r in rows])
+        table[all_rows, columns] = codes
         self._cell_series.extend(table)
-
-    def _scope_codes(self, categories: IntArray, regions: IntArray) -> IntArray:
-        return self._scopes.encode((categories << 16) | regions)
 
     def _series_codes(self, scopes: IntArray, videos: IntArray) -> IntArray:
         before = len(self._series)
