@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -86,27 +87,23 @@ class EventDecoder:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         names = self._id_names
-        ids = [getattr(e, names[0]) for e in events]
-        for alias in names[1:]:
-            other = [getattr(e, alias) for e in events]
-            if any(a is not UNSET and b is not UNSET for a, b in zip(ids, other, strict=True)):
-                return None
-            ids = [b if a is UNSET else a for a, b in zip(ids, other, strict=True)]
-        stamps = [e.timestamp if e.ts is UNSET else e.ts for e in events]
-        if UNSET in ids or any(e.timestamp is not UNSET and e.ts is not UNSET for e in events):
+        ids = _merge_aliases([list(map(attrgetter(name), events)) for name in names])
+        stamps = _merge_aliases([list(map(attrgetter(n), events)) for n in ("timestamp", "ts")])
+        if ids is None or stamps is None:
             return None
         try:
-            stamps = [parse_timestamp(t) if isinstance(t, str) else t for t in stamps]
+            if any(isinstance(t, str) for t in stamps):
+                stamps = [parse_timestamp(t) if isinstance(t, str) else t for t in stamps]
             timestamps = np.asarray(stamps, dtype=np.int64)
         except (InvalidEvent, OverflowError, TypeError):
             return None
         if len(timestamps) and (timestamps.min() < 0 or timestamps.max() >= MAX_TIMESTAMP_MS):
             return None
-        categories = [e.category for e in events]
-        regions = [e.region for e in events]
-        event_ids = [e.event_id for e in events]
+        categories = list(map(attrgetter("category"), events))
+        regions = list(map(attrgetter("region"), events))
+        event_ids = list(map(attrgetter("event_id"), events))
         for column in (ids, categories, regions, event_ids):
-            if FORBIDDEN_CHARACTERS.search("".join(c for c in column if c)):
+            if FORBIDDEN_CHARACTERS.search("".join(filter(None, column))):
                 return None
         field = self.measure.quantity_field
         batch = EventBatch(
@@ -204,3 +201,20 @@ class EventDecoder:
             valid_positions.append(index)
         errors.sort(key=lambda e: e[0])
         return DecodedEvents(EventBatch.from_events(events), kept, valid_positions, errors)
+
+
+def _merge_aliases(columns: list[list[Any]]) -> list[Any] | None:
+    """One column from a field's columns under each of its names, or ``None`` when an event
+    has the field under no name or under two (the one-by-one path then explains)."""
+    if len(columns) == 1:
+        merged = columns[0]
+    else:
+        used = [c for c in columns if c.count(UNSET) != len(c)]
+        if len(used) > 1:
+            stacked = list(zip(*used, strict=True))
+            if any(len(row) - row.count(UNSET) != 1 for row in stacked):
+                return None
+            merged = [next(v for v in row if v is not UNSET) for row in stacked]
+        else:
+            merged = used[0] if used else columns[0]
+    return None if UNSET in merged else merged
