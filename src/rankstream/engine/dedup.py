@@ -35,6 +35,13 @@ class Deduplicator:
         """Positions of ``event_ids`` already seen (here or earlier in the list); the new
         ones are remembered from now on. ``None`` ids are never duplicates."""
         seen = self._seen
+        present = [e for e in event_ids if e is not None]
+        distinct = set(present)
+        if len(distinct) == len(present) and seen.keys().isdisjoint(distinct):
+            # The common case, in C: no id repeats, none seen before.
+            seen.update(dict.fromkeys(present, arrival))
+            self._remember(present, arrival)
+            return []
         duplicates = []
         fresh = []
         for position, event_id in enumerate(event_ids):
@@ -45,16 +52,21 @@ class Deduplicator:
             else:
                 seen[event_id] = arrival
                 fresh.append(event_id)
-        if fresh:
-            # One entry per arrival time, however many calls share it, so a group screened
-            # request by request and its replay as one batch remember (and forget) alike.
-            if self._arrivals and self._arrivals[-1][0] == arrival:
-                self._arrivals[-1][1].extend(fresh)
-            else:
-                self._arrivals.append((arrival, fresh))
-            while len(seen) > self.capacity and self._arrivals:
-                self.evicted += self._forget_oldest()
+        self._remember(fresh, arrival)
         return duplicates
+
+    def _remember(self, fresh: list[str], arrival: int) -> None:
+        """Note ``fresh`` ids (already in ``_seen``) under ``arrival``; keep to capacity."""
+        if not fresh:
+            return
+        # One entry per arrival time, however many calls share it, so a group screened
+        # request by request and its replay as one batch remember (and forget) alike.
+        if self._arrivals and self._arrivals[-1][0] == arrival:
+            self._arrivals[-1][1].extend(fresh)
+        else:
+            self._arrivals.append((arrival, fresh))
+        while len(self._seen) > self.capacity and self._arrivals:
+            self.evicted += self._forget_oldest()
 
     def _forget_oldest(self) -> int:
         arrival, ids = self._arrivals.popleft()
