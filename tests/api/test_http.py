@@ -161,6 +161,9 @@ def test_metadata_put_get_and_join(client: TestClient) -> None:
     client.post("/views", json={"video_id": "v/1", "ts": now_ms()})
     item = client.get("/views/top-k", params={"window": "all"}).json()["items"][0]
     assert item == {"rank": 1, "video_id": "v/1", "views": 1, **meta}
+    client.put("/videos/v%2F1", json={**meta, "title": "Cats, renamed"})  # same ranking...
+    again = client.get("/views/top-k", params={"window": "all"}).json()["items"][0]
+    assert again["title"] == "Cats, renamed"  # ...but the answer joins the new metadata
 
 
 def test_rankings_match_brute_force_over_stated_bounds(client: TestClient) -> None:

@@ -105,6 +105,9 @@ def create_app(config: ServiceConfig, clock: Callable[[], int] = wall_clock_ms) 
     engine_config = config.engine_config()
     decoder = EventDecoder(engine_config.measure)
     services: list[_Services] = []
+    # Encoded top-k answers: reused while the pipeline hands back the same result object
+    # (nothing applied since) and no metadata changed.
+    encoded: dict[tuple[str | None, ...], tuple[TopKResult, int, bytes]] = {}
 
     def current() -> _Services:
         return services[0]
@@ -179,7 +182,15 @@ def create_app(config: ServiceConfig, clock: Callable[[], int] = wall_clock_ms) 
             )
         except InvalidQuery as exc:
             return _error(400, "invalid_query", str(exc))
-        body = msgspec.json.encode(_answer(result, svc.metadata))
+        key = (window, raw_k, params.get("category"), params.get("region"))
+        cached = encoded.get(key)
+        if cached is not None and cached[0] is result and cached[1] == svc.metadata.version:
+            body = cached[2]  # the same ranking and metadata: the same bytes
+        else:
+            body = msgspec.json.encode(_answer(result, svc.metadata))
+            if len(encoded) >= 4096:
+                encoded.clear()
+            encoded[key] = (result, svc.metadata.version, body)
         svc.latency.labels(window).observe(time.perf_counter() - started)
         return Response(body, media_type=JSON)
 

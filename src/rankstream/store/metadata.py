@@ -35,6 +35,7 @@ class MetadataStore:
             "CREATE TABLE IF NOT EXISTS videos (video_id TEXT PRIMARY KEY, doc BLOB NOT NULL)"
         )
         self._lock = threading.Lock()
+        self.version = 0  # bumped by every put, so cached answers know to re-join
         decoder = msgspec.json.Decoder(VideoMetadata)
         self._cache: dict[str, VideoMetadata] = {
             video_id: decoder.decode(doc)
@@ -51,6 +52,7 @@ class MetadataStore:
                 (video_id, doc),
             )
             self._cache[video_id] = metadata
+            self.version += 1
 
     def get(self, video_id: str) -> VideoMetadata | None:
         """A video's metadata, or ``None``."""
