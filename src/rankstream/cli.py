@@ -120,6 +120,7 @@ def _read_config_file(ctx: typer.Context, value: Path | None) -> Path | None:
 
 
 _ENV = "RANKSTREAM_"
+_DEFAULTS = ServiceConfig()  # one source of truth for the options' defaults
 
 
 @app.command()
@@ -135,54 +136,56 @@ def serve(
             dir_okay=False,
         ),
     ] = None,
-    host: Annotated[str, typer.Option(envvar=f"{_ENV}HOST", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar=f"{_ENV}PORT", help="Port to bind.")] = 8000,
+    host: Annotated[
+        str, typer.Option(envvar=f"{_ENV}HOST", help="Address to bind.")
+    ] = _DEFAULTS.host,
+    port: Annotated[int, typer.Option(envvar=f"{_ENV}PORT", help="Port to bind.")] = _DEFAULTS.port,
     data_dir: Annotated[
         Path, typer.Option(envvar=f"{_ENV}DATA_DIR", help="Log, checkpoints and metadata.")
-    ] = Path("data"),
+    ] = _DEFAULTS.data_dir,
     sync: Annotated[
         str,
         typer.Option(
             envvar=f"{_ENV}SYNC",
             help="FULL: every acknowledged event survives power loss; NORMAL: crashes only.",
         ),
-    ] = "FULL",
+    ] = _DEFAULTS.sync,
     max_events_per_request: Annotated[
         int, typer.Option(envvar=f"{_ENV}MAX_EVENTS_PER_REQUEST", help="413 beyond this.")
-    ] = 10_000,
+    ] = _DEFAULTS.max_events_per_request,
     max_body_bytes: Annotated[
         int, typer.Option(envvar=f"{_ENV}MAX_BODY_BYTES", help="413 beyond this many bytes.")
-    ] = 16 * 1024 * 1024,
+    ] = _DEFAULTS.max_body_bytes,
     checkpoint_interval: Annotated[
         float,
         typer.Option(envvar=f"{_ENV}CHECKPOINT_INTERVAL", help="Seconds between checkpoints."),
-    ] = 60.0,
+    ] = _DEFAULTS.checkpoint_interval,
     checkpoint_every_events: Annotated[
         int,
         typer.Option(
             envvar=f"{_ENV}CHECKPOINT_EVERY_EVENTS", help="Checkpoint after this many events."
         ),
-    ] = 2_000_000,
+    ] = _DEFAULTS.checkpoint_every_events,
     tick_interval: Annotated[
         float, typer.Option(envvar=f"{_ENV}TICK_INTERVAL", help="Seconds between clock ticks.")
-    ] = 1.0,
+    ] = _DEFAULTS.tick_interval,
     idempotency_ttl: Annotated[
         float,
         typer.Option(envvar=f"{_ENV}IDEMPOTENCY_TTL", help="Seconds an Idempotency-Key is kept."),
-    ] = 86_400.0,
+    ] = _DEFAULTS.idempotency_ttl,
     dead_letter_capacity: Annotated[
         int, typer.Option(envvar=f"{_ENV}DEAD_LETTER_CAPACITY", help="Rejected events kept.")
-    ] = 10_000,
+    ] = _DEFAULTS.dead_letter_capacity,
     max_skew_ms: Annotated[
         int, typer.Option(envvar=f"{_ENV}MAX_SKEW_MS", help="Reject events this far ahead.")
-    ] = 300_000,
+    ] = _DEFAULTS.max_skew_ms,
     dedup_horizon_ms: Annotated[
         int,
         typer.Option(envvar=f"{_ENV}DEDUP_HORIZON_MS", help="event_id de-dup horizon (arrivals)."),
-    ] = 600_000,
+    ] = _DEFAULTS.dedup_horizon_ms,
     max_k: Annotated[
         int, typer.Option(envvar=f"{_ENV}MAX_K", help="Largest k a query may ask.")
-    ] = 1000,
+    ] = _DEFAULTS.max_k,
 ) -> None:
     """Run the embedded service: durable ingest, the HTTP API, periodic checkpoints."""
     settings = ServiceConfig(
@@ -245,10 +248,12 @@ def generate(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(envvar=f"{_ENV}PORT", help="Port to serve on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(envvar=f"{_ENV}PORT", help="Port to serve on.")
+    ] = _DEFAULTS.port,
     data_dir: Annotated[
         Path, typer.Option(envvar=f"{_ENV}DATA_DIR", help="Log, checkpoints and metadata.")
-    ] = Path("data"),
+    ] = _DEFAULTS.data_dir,
     rate: Annotated[float, typer.Option(min=1, help="Generated events/s.")] = 2000,
     videos: Annotated[int, typer.Option(min=1, help="Videos in the catalogue.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the traffic.")] = 7,
