@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from rankstream.api.answers import encode_ingest_answer
 from rankstream.checkpoint import FileCheckpointStore
 from rankstream.engine import VIEWS, EngineConfig, EventBatch, TopKEngine
 from rankstream.engine.wire import EventDecoder
@@ -83,6 +84,7 @@ def recover(data: Path) -> tuple[float, IngestPipeline]:
         EngineConfig(),
         SqliteEventLog(data / "log.sqlite3", "NORMAL"),
         FileCheckpointStore(data / "checkpoints"),
+        encode_ingest_answer,
         PipelineSettings(),
         clock=lambda: 1_742_409_000_000,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.budget  # noqa: F401  (loads the Hypothesis profile before any test runs)
 from tests.servers import ServiceProcess
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from rankstream.engine import EngineConfig
 from rankstream.errors import ConfigError
 
@@ -35,6 +37,12 @@ class ServiceConfig:
     dedup_horizon_ms: int = 600_000
     dedup_capacity: int = 2_000_000
     max_k: int = 1000
+    write_token: tuple[SecretStr, ...] = ()
+    read_token: tuple[SecretStr, ...] = ()
+    max_queued_requests: int = 1024
+    max_queued_bytes: int = 256 * 1024 * 1024
+    max_header_bytes: int = 16384
+    body_timeout: float = 30.0
 
     def engine_config(self) -> EngineConfig:
         """The engine settings these service settings imply."""

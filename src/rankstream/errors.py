@@ -44,3 +44,32 @@ class SnapshotError(RankstreamError):
 
 class CapacityError(RankstreamError):
     """A fixed-width table is full (too many distinct categories or regions)."""
+
+
+class StorageFailure(RankstreamError):
+    """The durable log could not be written (an I/O error); nothing of the request was kept."""
+
+
+class StorageFull(StorageFailure):
+    """The data directory's filesystem is full; nothing of the request was kept. Ingest
+    resumes by itself once space is freed."""
+
+
+class Overloaded(RankstreamError):
+    """The ingest queue holds as many requests or bytes as allowed; retry shortly."""
+
+
+class BadBody(RankstreamError):
+    """A request body is unusable as a whole (empty, not JSON, not an object or array);
+    ``code`` names the problem for programs."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TooManyEvents(BadBody):
+    """A request holds more events than one request may."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__("too_many_events", f"{count} events in one request; the limit is {limit}")

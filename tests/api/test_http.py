@@ -81,7 +81,8 @@ def test_invalid_events_are_rejected_individually_and_dead_lettered(client: Test
         (b'"a string"', {}, 400, "invalid_body"),
         (b"[" + b",".join([b"{}"] * 51) + b"]", {}, 413, "too_many_events"),
         (b"nope\nnever", {"content-type": "application/x-ndjson"}, 400, "invalid_json"),
-        (b"{}", {"idempotency-key": "x" * 201}, 400, "invalid_idempotency_key"),
+        (b"{}", {"idempotency-key": "x" * 201}, 400, "invalid_header"),
+        (b"{}", {"idempotency-key": "two words"}, 400, "invalid_header"),
     ],
 )
 def test_bad_bodies_are_4xx_and_accept_nothing(

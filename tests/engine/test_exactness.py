@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankstream.engine import EngineConfig, EventBatch, TopKEngine, ViewEvent, WindowSpec
 from rankstream.engine.windows import DAY, DEFAULT_WINDOWS, HOUR, MINUTE
+from tests.budget import examples
 from tests.engine.oracle import Oracle
 
 IDS = ["a", "b", "c", "ab", "é", "Z", "😀", "x" * 20 + "1", "x" * 20 + "2", "x" * 16]
@@ -91,9 +92,7 @@ def check_against_oracle(engine: TopKEngine, oracle: Oracle) -> None:
                     assert list(result.items) == expected, (spec.name, category, region, k)
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
-)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     anchor=st.sampled_from(ANCHORS),
     config_index=st.integers(0, len(CONFIGS) - 1),

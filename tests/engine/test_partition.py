@@ -13,6 +13,7 @@ from rankstream.engine import (
     partition_of,
     split_batch,
 )
+from tests.budget import examples
 
 T0 = 1_795_341_600_000
 
@@ -22,7 +23,7 @@ def test_partition_of_is_stable_and_in_range() -> None:
     assert {partition_of(f"v{i}", 4) for i in range(100)} == {0, 1, 2, 3}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -54,7 +55,7 @@ def test_merged_partition_rankings_equal_the_single_engine(
             assert tuple(merged) == whole.top_k(window, k, category=category).items
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(

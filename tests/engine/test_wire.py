@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rankstream.engine import Measure, parse_event
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import InvalidEvent
+from tests.budget import examples
 
 texts = st.one_of(
     st.text(max_size=3),
@@ -50,7 +51,7 @@ def reference(value: Any, measure: Measure) -> tuple[Any, ...]:
     return ("ok", e.video_id, e.timestamp, e.category, e.region, e.event_id, e.quantity)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(events, max_size=6))
 def test_fast_decoder_matches_parse_event(batch: list[Any]) -> None:
     measure = Measure()

@@ -8,16 +8,18 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rankstream.api.answers import encode_ingest_answer
 from rankstream.checkpoint import FileCheckpointStore
 from rankstream.engine import EngineConfig, Measure, parse_event
 from rankstream.engine.wire import EventDecoder
+from rankstream.errors import StorageFailure
 from rankstream.log import SqliteEventLog
-from rankstream.service.deadletters import DeadLetters
 from rankstream.service.intake import build_submission
-from rankstream.service.pipeline import IngestPipeline, PipelineSettings, StorageFailure
+from rankstream.service.pipeline import IngestPipeline, PipelineSettings
+from tests.budget import examples
 from tests.engine.oracle import Oracle
 
 T0 = 1_795_341_600_000
@@ -41,6 +43,7 @@ def open_pipeline(data: Path, clock: FakeClock) -> IngestPipeline:
         EngineConfig(),
         SqliteEventLog(data / "log.sqlite3", "NORMAL"),
         FileCheckpointStore(data / "checkpoints"),
+        encode_ingest_answer,
         PipelineSettings(tick_interval=3600, checkpoint_interval=3600),
         clock=clock,
     )
@@ -59,7 +62,7 @@ def crash(pipeline: IngestPipeline) -> None:
 
 def submit(pipeline: IngestPipeline, body: list[dict[str, Any]], key: str | None) -> Any:
     raws: list[bytes | msgspec.Raw] = [msgspec.json.encode(e) for e in body]
-    sub = build_submission(raws, EventDecoder(Measure()), DeadLetters(), pipeline.clock(), key)
+    sub = build_submission(raws, EventDecoder(Measure()), pipeline.clock(), key)
     answer, _replayed = pipeline.submit(sub).result(timeout=30)
     return msgspec.json.decode(answer)
 
@@ -96,9 +99,7 @@ ops = st.lists(
 )
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=examples(40), deadline=None)
 @given(plan=ops)
 def test_retries_restarts_and_crashes_count_each_event_once(
     tmp_path_factory: pytest.TempPathFactory, plan: list[tuple[str, Any]]
@@ -155,13 +156,16 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path: Path)
         reopened.close()
 
 
-def test_a_failed_log_write_refuses_further_events(tmp_path: Path) -> None:
+def test_a_failed_log_write_fails_its_group_and_reports_unhealthy(tmp_path: Path) -> None:
     clock = FakeClock(T0)
     pipeline = open_pipeline(tmp_path, clock)
-    pipeline.log._db.close()  # the disk goes away
-    with pytest.raises(StorageFailure):
-        submit(pipeline, [{"video_id": "a", "ts": T0}], None)
-    assert pipeline.failure is not None
-    with pytest.raises(StorageFailure, match="restart the service"):
-        submit(pipeline, [{"video_id": "a", "ts": T0}], None)
-    assert pipeline.status()["healthy"] is False
+    pipeline.log._db.close()  # the log file can no longer be written
+    for _ in range(2):  # every attempt fails on its own; the writer keeps running
+        with pytest.raises(StorageFailure, match="cannot write the event log"):
+            submit(pipeline, [{"video_id": "a", "ts": T0}], None)
+    status = pipeline.status()
+    assert status["healthy"] is False
+    assert status["storage"] is not None
+    assert status["events_accepted"] == 0
+    assert pipeline.failure is None
+    assert pipeline.queue_depth() == 0  # the refused requests left the queue

@@ -1,12 +1,13 @@
-"""Prometheus metrics: counters read from the pipeline at scrape time, plus a query
-latency histogram observed per request."""
+"""Prometheus metrics: counters read from the pipeline at scrape time, plus the HTTP layer's
+own (query latency, answers by status, server errors) observed per request."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -31,7 +32,9 @@ class PipelineCollector(Collector):
             "rankstream_events_applied", "Events applied to the rankings.", value=engine.accepted
         )
         rejected = CounterMetricFamily(
-            "rankstream_events_rejected", "Events rejected, by field at fault.", labels=["field"]
+            "rankstream_events_rejected",
+            "Events rejected, by field at fault (kept across restarts).",
+            labels=["field"],
         )
         for field, count in sorted(p.dead_letters.totals.items()):
             rejected.add_metric([field], count)
@@ -47,6 +50,11 @@ class PipelineCollector(Collector):
         yield CounterMetricFamily(
             "rankstream_ingest_requests", "Ingest requests answered.", value=p.stats.requests
         )
+        yield CounterMetricFamily(
+            "rankstream_ingest_storage_errors",
+            "Groups of ingest requests answered 503 because the log could not be written.",
+            value=p.stats.storage_errors,
+        )
         yield GaugeMetricFamily(
             "rankstream_apply_lag_events",
             "Accepted events not yet visible in rankings.",
@@ -54,6 +62,9 @@ class PipelineCollector(Collector):
         )
         yield GaugeMetricFamily(
             "rankstream_ingest_queue_depth", "Requests waiting for the writer.", p.queue_depth()
+        )
+        yield GaugeMetricFamily(
+            "rankstream_ingest_queue_bytes", "Body bytes waiting for the writer.", p.queued_bytes()
         )
         at = p.stats.last_checkpoint_at
         age = 0.0 if at is None else max(0.0, time.time() - at / 1000)
@@ -70,15 +81,37 @@ class PipelineCollector(Collector):
         )
 
 
-def build_registry(pipeline: IngestPipeline) -> tuple[CollectorRegistry, Histogram]:
-    """A registry of this app's metrics and the query latency histogram to observe."""
+@dataclass(frozen=True, slots=True)
+class HttpMetrics:
+    """What the HTTP layer observes itself."""
+
+    query_seconds: Histogram
+    answers: Counter
+    server_errors: Counter
+
+
+def build_registry(pipeline: IngestPipeline) -> tuple[CollectorRegistry, HttpMetrics]:
+    """A registry of this app's metrics, and the HTTP metrics to observe."""
     registry = CollectorRegistry()
     registry.register(PipelineCollector(pipeline))
-    latency = Histogram(
-        "rankstream_query_seconds",
-        "Latency of GET /views/top-k, seconds.",
-        labelnames=["window"],
-        buckets=QUERY_BUCKETS,
-        registry=registry,
+    metrics = HttpMetrics(
+        query_seconds=Histogram(
+            "rankstream_query_seconds",
+            "Latency of GET /views/top-k, seconds.",
+            labelnames=["window"],
+            buckets=QUERY_BUCKETS,
+            registry=registry,
+        ),
+        answers=Counter(
+            "rankstream_http_errors",
+            "Error answers (4xx and 5xx) by status and error code.",
+            labelnames=["status", "code"],
+            registry=registry,
+        ),
+        server_errors=Counter(
+            "rankstream_http_server_errors",
+            "Unexpected exceptions answered as 500 (each logged with its request id).",
+            registry=registry,
+        ),
     )
-    return registry, latency
+    return registry, metrics

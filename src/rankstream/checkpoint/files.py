@@ -31,14 +31,19 @@ class FileCheckpointStore:
         directory.mkdir(parents=True, exist_ok=True)
 
     def save(self, seq: int, data: bytes) -> Path:
-        """Write a checkpoint durably; older ones beyond ``keep`` are deleted."""
+        """Write a checkpoint durably; older ones beyond ``keep`` are deleted. Raises
+        ``OSError`` (disk full...) leaving the checkpoints held as they were."""
         final = self.directory / f"ckpt-{seq:020d}.bin"
         temporary = final.with_suffix(".tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except OSError:  # e.g. disk full: leave no partial file behind
+            temporary.unlink(missing_ok=True)
+            raise
         self._sync_directory()
         for old in self._paths()[: -self.keep]:
             old.unlink(missing_ok=True)

@@ -38,6 +38,9 @@ _Quantity = Annotated[int, Meta(ge=0)]
 
 _generic = msgspec.json.Decoder()
 
+NOT_JSON = "event: is not JSON"
+"""The error of an event that does not parse as JSON at all."""
+
 
 @dataclass(slots=True)
 class DecodedEvents:
@@ -69,7 +72,9 @@ class EventDecoder:
         ]
         if measure.quantity_field is not None:
             fields.append((measure.quantity_field, _Quantity, msgspec.NODEFAULT))  # required
-        wire = msgspec.defstruct("WireEvent", fields, kw_only=True, forbid_unknown_fields=False)
+        wire = msgspec.defstruct("ViewEvent", fields, kw_only=True, forbid_unknown_fields=False)
+        self.wire_type: Any = wire
+        """The msgspec type of one event on the wire (documented in the OpenAPI schema)."""
         self._decoder = msgspec.json.Decoder(wire)
         self._list_decoder = msgspec.json.Decoder(list[wire])  # type: ignore[valid-type]
 
@@ -84,7 +89,7 @@ class EventDecoder:
         kept = [bytes(r) for r in raws]
         try:
             events: list[Any] = self._list_decoder.decode(b"[" + b",".join(kept) + b"]")
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, RecursionError):
             return None
         names = self._id_names
         ids = _merge_aliases([list(map(attrgetter(name), events)) for name in names])
@@ -143,7 +148,7 @@ class EventDecoder:
                     stamp = parse_timestamp(stamp)
                 elif not 0 <= stamp < MAX_TIMESTAMP_MS:
                     raise ValueError("range")
-            except (msgspec.DecodeError, msgspec.ValidationError, ValueError, InvalidEvent):
+            except (msgspec.DecodeError, ValueError, InvalidEvent, RecursionError):
                 errors.append(self._explain(index, data))
                 continue
             ids.append(present[0])
@@ -172,8 +177,12 @@ class EventDecoder:
         """The reference validator's verdict on an event the fast path refused."""
         try:
             value = _generic.decode(data)
+        except msgspec.ValidationError as exc:  # valid JSON the decoder cannot hold
+            return index, "event", f"event: cannot be decoded: {exc}", data
         except msgspec.DecodeError:
-            return index, "event", "event: is not JSON", data
+            return index, "event", NOT_JSON, data
+        except RecursionError:
+            return index, "event", "event: nests too deeply", data
         try:
             parse_event(value, self.measure)
         except InvalidEvent as exc:
@@ -196,6 +205,9 @@ class EventDecoder:
                 events.append(parse_event(_generic.decode(data), self.measure))
             except InvalidEvent as exc:
                 errors.append((index, exc.field, str(exc), data))
+                continue
+            except (msgspec.DecodeError, RecursionError):
+                errors.append(self._explain(index, data))
                 continue
             kept.append(data)
             valid_positions.append(index)

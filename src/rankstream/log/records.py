@@ -39,6 +39,16 @@ class LoggedBatch:
     rejected: int = 0
 
 
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A rejected event: when it arrived (epoch ms), the field at fault, why, and (a prefix
+    of) its JSON."""
+
+    received: int
+    field: str
+    reason: str
+    event: str
+
+
 def encode_events(raw: list[bytes]) -> bytes:
     """The payload of a record: the events' JSON as one array."""
     return b"[" + b",".join(raw) + b"]"

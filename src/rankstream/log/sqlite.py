@@ -8,19 +8,25 @@ cost of an fsync is shared by every request waiting in the group. WAL mode lets 
 Tables:
 - ``batches(seq, wall_time, events, duplicates, rejected, payload)``: the events accepted
   by one group of requests, screened at ``wall_time``; ``payload`` is their JSON array.
-- ``idempotency(key, seq, created, response)``: a request's key and its stored answer,
+- ``idempotency(key, created, response)``: a request's key and its stored answer,
   written in the same transaction as its events, so a key holds across crashes.
+- ``dead_letters(id, received, field, reason, event)``: the newest rejected events (bounded),
+  and ``rejections(field, count)``: every rejection ever, by field at fault. Written in the
+  same transaction as the group's answers, so what a client was told and what the service
+  counts never disagree, across restarts too.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from rankstream._sqlite import storage_error
 from rankstream.engine.wire import EventDecoder
-from rankstream.log.records import LoggedBatch, decode_events
+from rankstream.log.records import DeadLetter, LoggedBatch, decode_events
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -37,14 +43,25 @@ CREATE TABLE IF NOT EXISTS idempotency (
     response BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    field TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
 
 
 @dataclass(frozen=True, slots=True)
 class GroupRecord:
     """What one group of requests adds to the log: the events they had accepted (maybe
-    none), how many were duplicates or rejected, and each request's idempotency key with
-    its answer."""
+    none), how many were duplicates or rejected by the engine, each request's idempotency
+    key with its answer, and the group's rejected events (dead letters)."""
 
     wall_time: int
     events: int
@@ -52,6 +69,7 @@ class GroupRecord:
     rejected: int
     payload: bytes | None
     answers: list[tuple[str, bytes]]
+    letters: list[DeadLetter] = field(default_factory=list)
 
 
 class SqliteEventLog:
@@ -61,11 +79,14 @@ class SqliteEventLog:
     power loss. ``"NORMAL"`` survives a process crash (``kill -9``) but not power loss.
     """
 
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", dead_letter_capacity: int = 10_000
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.dead_letter_capacity = dead_letter_capacity
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -78,7 +99,15 @@ class SqliteEventLog:
 
     def append(self, record: GroupRecord) -> int | None:
         """Write ``record`` in one transaction; its log sequence (``None`` without events).
-        Blocks until the commit is durable."""
+        Blocks until the commit is durable. Raises :class:`~rankstream.errors.StorageFull`
+        or :class:`~rankstream.errors.StorageFailure` if it cannot be written: then nothing
+        of the record is kept, and a later append may succeed (space freed)."""
+        try:
+            return self._append(record)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "the event log") from exc
+
+    def _append(self, record: GroupRecord) -> int | None:
         db = self._db
         seq = None
         db.execute("BEGIN IMMEDIATE")
@@ -100,11 +129,41 @@ class SqliteEventLog:
                 "INSERT INTO idempotency (key, created, response) VALUES (?, ?, ?)",
                 [(key, record.wall_time, answer) for key, answer in record.answers],
             )
+            if record.letters:
+                self._add_letters(record.letters)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may already have rolled back (disk full)
+                db.execute("ROLLBACK")
             raise
         return seq
+
+    def _add_letters(self, letters: list[DeadLetter]) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO dead_letters (received, field, reason, event) VALUES (?, ?, ?, ?)",
+            [(d.received, d.field, d.reason, d.event) for d in letters],
+        )
+        db.executemany(
+            "INSERT INTO rejections (field, count) VALUES (?, ?)"
+            " ON CONFLICT(field) DO UPDATE SET count = count + excluded.count",
+            sorted(Counter(d.field for d in letters).items()),
+        )
+        db.execute(
+            "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+            (self.dead_letter_capacity,),
+        )
+
+    def dead_letters(self) -> tuple[list[DeadLetter], dict[str, int]]:
+        """The kept dead letters (oldest first) and the rejection totals by field."""
+        letters = [
+            DeadLetter(received, field, reason, event)
+            for received, field, reason, event in self._db.execute(
+                "SELECT received, field, reason, event FROM dead_letters ORDER BY id"
+            )
+        ]
+        totals = dict(self._db.execute("SELECT field, count FROM rejections").fetchall())
+        return letters, totals
 
     def responses_for(self, keys: Sequence[str]) -> dict[str, bytes]:
         """The stored answers of requests that used any of ``keys``."""
@@ -137,14 +196,21 @@ class SqliteEventLog:
         return int(row[0])
 
     def truncate_through(self, seq: int) -> int:
-        """Delete records with ``seq <= seq`` (covered by a checkpoint); how many went."""
-        cursor = self._db.execute("DELETE FROM batches WHERE seq <= ?", (seq,))
-        return cursor.rowcount
+        """Delete records with ``seq <= seq`` (covered by a checkpoint); how many went.
+        Raises :class:`~rankstream.errors.StorageFailure` (deleting needs a little space
+        too); the caller retries later."""
+        try:
+            return self._db.execute("DELETE FROM batches WHERE seq <= ?", (seq,)).rowcount
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "the event log") from exc
 
     def expire_keys(self, before: int) -> int:
-        """Forget idempotency keys created before ``before`` (epoch ms); how many went."""
-        cursor = self._db.execute("DELETE FROM idempotency WHERE created < ?", (before,))
-        return cursor.rowcount
+        """Forget idempotency keys created before ``before`` (epoch ms); how many went.
+        Raises :class:`~rankstream.errors.StorageFailure` as :meth:`truncate_through`."""
+        try:
+            return self._db.execute("DELETE FROM idempotency WHERE created < ?", (before,)).rowcount
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "the event log") from exc
 
     def size_bytes(self) -> int:
         """Bytes on disk (database plus write-ahead log)."""

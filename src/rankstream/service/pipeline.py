@@ -29,7 +29,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from rankstream.checkpoint import FileCheckpointStore
@@ -44,10 +43,11 @@ from rankstream.engine import (
 )
 from rankstream.engine.snapshot import encode as encode_snapshot
 from rankstream.engine.wire import EventDecoder
-from rankstream.errors import RankstreamError, SnapshotError
-from rankstream.log import SqliteEventLog, encode_events
+from rankstream.errors import Overloaded, SnapshotError, StorageFailure
+from rankstream.log import DeadLetter, SqliteEventLog, encode_events
 from rankstream.log.sqlite import GroupRecord
-from rankstream.service.deadletters import DeadLetters
+from rankstream.service.deadletters import DeadLetters, dead_letter
+from rankstream.service.outcome import IngestOutcome
 
 logger = logging.getLogger("rankstream.pipeline")
 
@@ -57,37 +57,25 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class StorageFailure(RankstreamError):
-    """The durable log could not be written; the service stops accepting events."""
-
-
-class EventError(msgspec.Struct, frozen=True):
-    """Why the event at ``index`` of a request was rejected."""
-
-    index: int
-    error: str
-
-
-class IngestAnswer(msgspec.Struct, frozen=True):
-    """The body of a ``202`` answer to ``POST /views``."""
-
-    accepted: int
-    rejected: int
-    duplicates: int
-    errors: list[EventError]
+AnswerEncoder = Callable[[IngestOutcome], bytes]
+"""Turns a request's outcome into the answer the client gets (and a retry with the same
+Idempotency-Key gets again): the HTTP layer decides the wire format, the pipeline stores it."""
 
 
 @dataclass(slots=True)
 class Submission:
     """One request's valid events (``raw``: each one's JSON, kept for analytics;
-    ``positions``: their indexes in the request), its errors so far, and its idempotency
-    key."""
+    ``positions``: their indexes in the request), its errors so far as ``(index, reason)``
+    with their dead letters, its idempotency key, and its size in body bytes (for the
+    queue bound)."""
 
     batch: EventBatch
     raw: list[bytes]
     positions: list[int]
-    errors: list[EventError]
+    errors: list[tuple[int, str]]
+    letters: list[DeadLetter] = field(default_factory=list)
     idempotency_key: str | None = None
+    size: int = 0
     future: Future[tuple[bytes, bool]] = field(default_factory=Future)
 
 
@@ -98,6 +86,7 @@ class _Screened:
     raw: list[bytes]
     duplicates: int
     too_new: int
+    letters: list[DeadLetter]
 
 
 @dataclass(slots=True)
@@ -118,17 +107,21 @@ class PipelineStats:
     recovery_seconds: float = 0.0
     last_applied_seq: int = 0
     commit_seconds_total: float = 0.0
+    storage_errors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    """How often the writer ticks and checkpoints, and how long keys are remembered."""
+    """How often the writer ticks and checkpoints, how long keys are remembered, and how
+    much may wait for the writer (requests and body bytes) before :meth:`admit` refuses."""
 
     tick_interval: float = 1.0
     checkpoint_interval: float = 60.0
     checkpoint_every_events: int = 2_000_000
     idempotency_ttl: float = 24 * 3600.0
     max_group: int = 256
+    max_queued_requests: int = 1024
+    max_queued_bytes: int = 256 * 1024 * 1024
 
 
 class IngestPipeline:
@@ -137,6 +130,11 @@ class IngestPipeline:
     ``submit`` may be called from any thread; ``top_k`` and ``status`` too (they take the
     engine lock briefly). ``start`` recovers, then starts the writer; ``close`` drains the
     queue, takes a final checkpoint and closes the log.
+
+    A log write that fails (disk full, I/O error) fails only its group: those requests get
+    :class:`~rankstream.errors.StorageFull` / :class:`StorageFailure`, nothing of them is
+    kept, and the next group tries again, so ingest resumes by itself once space is freed.
+    Only an unexpected error of the writer itself stops ingest for good (``failure``).
     """
 
     def __init__(
@@ -144,6 +142,7 @@ class IngestPipeline:
         engine_config: EngineConfig,
         event_log: SqliteEventLog,
         checkpoints: FileCheckpointStore,
+        encode_answer: AnswerEncoder,
         settings: PipelineSettings | None = None,
         clock: Callable[[], int] = wall_clock_ms,
         dead_letters: DeadLetters | None = None,
@@ -156,8 +155,12 @@ class IngestPipeline:
         self.clock = clock
         self.dead_letters = dead_letters or DeadLetters()
         self.stats = PipelineStats()
+        self.encode_answer = encode_answer
         self.retention_floor: Callable[[int], int] = lambda checkpoint_seq: checkpoint_seq
         self.failure: str | None = None
+        self.storage_problem: str | None = None  # the last log write failed (cleared on success)
+        self._queued = [0, 0]  # requests and body bytes submitted, not yet answered
+        self._queued_lock = threading.Lock()
         self._lock = threading.Lock()
         self._queue: queue.Queue[Submission | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -178,6 +181,7 @@ class IngestPipeline:
     def recover(self) -> None:
         """Restore the newest readable checkpoint and replay the log after it."""
         started = time.perf_counter()
+        self.dead_letters.load(*self.log.dead_letters())
         for checkpoint in self.checkpoints.newest_first():
             try:
                 self.engine = TopKEngine.restore(checkpoint.data, self.engine_config)
@@ -216,15 +220,40 @@ class IngestPipeline:
 
     # ------------------------------------------------------------------ API
 
-    def submit(self, submission: Submission) -> Future[tuple[bytes, bool]]:
-        """Queue a request; the future yields ``(answer JSON, replayed)`` once durable.
-
-        Raises :class:`StorageFailure` if the log has failed (the service must restart).
-        """
+    def admit(self) -> None:
+        """Raise :class:`~rankstream.errors.Overloaded` if the queue is full (so a caller can
+        refuse a request before reading its body), or :class:`StorageFailure` if ingest has
+        stopped for good."""
         if self.failure is not None:
             raise StorageFailure(self.failure)
+        requests, size = self._queued
+        settings = self.settings
+        if requests >= settings.max_queued_requests or size >= settings.max_queued_bytes:
+            raise Overloaded(
+                f"{requests} requests ({size} bytes) are waiting to be written; retry shortly"
+            )
+
+    def submit(self, submission: Submission) -> Future[tuple[bytes, bool]]:
+        """Queue a request; the future yields ``(answer, replayed)`` once durable, or raises
+        :class:`StorageFailure` (or :class:`~rankstream.errors.StorageFull`) if its group
+        could not be logged. Raises :class:`~rankstream.errors.Overloaded` at once when the
+        queue holds ``max_queued_requests`` requests, or ``max_queued_bytes`` bytes and this
+        request would add more (a request larger than the bound is taken on an empty queue).
+        """
+        settings = self.settings
+        with self._queued_lock:
+            self.admit()
+            requests, size = self._queued
+            if size > 0 and size + submission.size > settings.max_queued_bytes:
+                raise Overloaded(f"{size} bytes are waiting to be written; retry shortly")
+            self._queued = [requests + 1, size + submission.size]
         self._queue.put(submission)
         return submission.future
+
+    def _answered(self, group: list[Submission]) -> None:
+        with self._queued_lock:
+            requests, size = self._queued
+            self._queued = [requests - len(group), size - sum(s.size for s in group)]
 
     def top_k(
         self, window: str, k: int, category: str | None = None, region: str | None = None
@@ -259,7 +288,7 @@ class IngestPipeline:
         return {
             "events_accepted": stats.events_logged,
             "events_applied": engine.accepted,
-            "events_rejected": engine.rejected_too_new + self.dead_letters.invalid_total,
+            "events_rejected": self.dead_letters.total,
             "late_dropped": engine.late_dropped,
             "duplicates": engine.duplicates,
             "watermark": now,
@@ -276,15 +305,25 @@ class IngestPipeline:
                 "replayed_events": stats.replayed_events,
                 "seconds": round(stats.recovery_seconds, 3),
             },
-            "queue_depth": self._queue.qsize(),
+            "queue_depth": self.queue_depth(),
+            "queued_bytes": self.queued_bytes(),
             "memory": memory,
-            "healthy": self.failure is None,
+            "storage": self.storage_problem,
+            "healthy": self.ingest_problem() is None,
             "failure": self.failure,
         }
 
+    def ingest_problem(self) -> str | None:
+        """Why ingest fails now (stopped for good, or the last log write failed), or ``None``."""
+        return self.failure or self.storage_problem
+
     def queue_depth(self) -> int:
-        """Submissions waiting for the writer."""
-        return self._queue.qsize()
+        """Requests submitted and not yet answered."""
+        return self._queued[0]
+
+    def queued_bytes(self) -> int:
+        """Body bytes of the requests submitted and not yet answered."""
+        return self._queued[1]
 
     # ------------------------------------------------------------------ writer thread
 
@@ -306,7 +345,7 @@ class IngestPipeline:
             if group:
                 try:
                     self._commit(group)
-                except Exception as exc:  # the log failed: stop taking events, say why
+                except Exception as exc:  # a bug, not the disk: stop taking events, say why
                     self._fail(group, exc)
             if stopping or self.failure is not None:
                 self._drain_on_stop()
@@ -323,7 +362,7 @@ class IngestPipeline:
             many = self._events_since_checkpoint >= settings.checkpoint_every_events
             if (due or many) and not self._checkpoint_running():
                 self._start_checkpoint()
-                self.log.expire_keys(self.clock() - int(settings.idempotency_ttl * 1000))
+                self._expire_keys()
                 last_checkpoint = time.monotonic()
 
     def _take_group(self, timeout: float) -> list[Submission] | None:
@@ -347,13 +386,18 @@ class IngestPipeline:
         return group
 
     def _commit(self, group: list[Submission]) -> None:
-        """Screen, log (one record and one transaction for the group), apply, answer."""
+        """Screen, log (one record and one transaction for the group), apply, answer.
+
+        If the log cannot be written the group's requests fail with the storage error and
+        nothing of them is kept or applied; the next group tries again.
+        """
         wall = self.clock()  # one arrival time for the group, as replay will see it
         keys = [sub.idempotency_key for sub in group if sub.idempotency_key is not None]
         stored = self.log.responses_for(keys) if keys else {}
         answers: list[tuple[bytes, bool]] = []
         parts: list[EventBatch] = []
         raws: list[bytes] = []
+        letters: list[DeadLetter] = []
         duplicates = rejected = 0
         with self._lock:
             for sub in group:
@@ -367,6 +411,7 @@ class IngestPipeline:
                 answers.append((screened.answer, False))
                 duplicates += screened.duplicates
                 rejected += screened.too_new
+                letters.extend(screened.letters)
                 if len(screened.batch):
                     parts.append(screened.batch)
                     raws.extend(screened.raw)
@@ -383,10 +428,16 @@ class IngestPipeline:
             rejected=rejected,
             payload=encode_events(raws) if len(batch) else None,
             answers=fresh_keys,
+            letters=letters,
         )
         started = time.perf_counter()
-        seq = self.log.append(record)  # durable when this returns
+        try:
+            seq = self.log.append(record)  # durable when this returns
+        except StorageFailure as exc:
+            self._refuse(group, exc)
+            return
         self.stats.commit_seconds_total += time.perf_counter() - started
+        self.storage_problem = None
         with self._lock:
             if seq is not None:
                 self.engine.apply(batch)
@@ -394,34 +445,49 @@ class IngestPipeline:
                 self.stats.last_applied_seq = seq
                 self.stats.events_logged += len(batch)
                 self._events_since_checkpoint += len(batch)
+        self.dead_letters.extend(letters)
         self.stats.groups += 1
         self.stats.requests += len(group)
+        self._answered(group)
         for sub, answer in zip(group, answers, strict=True):
             self.stats.idempotent_replays += answer[1]
             sub.future.set_result(answer)
 
     def _screen(self, sub: Submission, wall: int) -> _Screened:
-        """The request's answer, its accepted events and their raw JSON."""
+        """The request's answer, its accepted events, their raw JSON, and its dead letters."""
         status = self.engine.screen(sub.batch, wall)
         keep = np.flatnonzero(status == ACCEPTED)
         errors = list(sub.errors)
+        letters = list(sub.letters)
         skew_s = self.engine_config.max_skew // 1000
         for i in np.flatnonzero(status == TOO_NEW).tolist():
             message = f"timestamp: more than {skew_s} s ahead of server time"
-            errors.append(EventError(sub.positions[i], message))
-            self.dead_letters.add_too_new(sub.batch, i, message, wall)
-        errors.sort(key=lambda e: e.index)
+            errors.append((sub.positions[i], message))
+            letters.append(dead_letter(sub.raw[i], "timestamp", message, wall))
+        errors.sort()
         duplicates = int(np.count_nonzero(status == DUPLICATE))
         too_new = len(errors) - len(sub.errors)
-        answer = msgspec.json.encode(IngestAnswer(len(keep), len(errors), duplicates, errors))
+        outcome = IngestOutcome(len(keep), len(errors), duplicates, errors)
+        answer = self.encode_answer(outcome)
         if len(keep) == len(sub.batch):
-            return _Screened(answer, sub.batch, sub.raw, duplicates, too_new)
+            return _Screened(answer, sub.batch, sub.raw, duplicates, too_new, letters)
         raw = [sub.raw[i] for i in keep.tolist()]
-        return _Screened(answer, sub.batch.take(keep), raw, duplicates, too_new)
+        return _Screened(answer, sub.batch.take(keep), raw, duplicates, too_new, letters)
+
+    def _refuse(self, group: list[Submission], exc: StorageFailure) -> None:
+        """The log could not take the group: answer its requests with the storage error."""
+        self.storage_problem = str(exc)
+        self.stats.storage_errors += 1
+        logger.error("ingest refused: %s", exc)
+        self._answered(group)
+        for sub in group:
+            sub.future.set_exception(exc)
 
     def _fail(self, group: list[Submission], exc: Exception) -> None:
-        self.failure = f"durable log write failed: {exc}; restart the service"
-        logger.error("%s", self.failure)
+        """An unexpected error in the writer: stop ingest for good (a restart recovers)."""
+        self.failure = f"ingest writer failed: {exc!r}; restart the service"
+        logger.error("%s", self.failure, exc_info=exc)
+        self._answered([sub for sub in group if not sub.future.done()])
         for sub in group:
             if not sub.future.done():
                 sub.future.set_exception(StorageFailure(self.failure))
@@ -445,6 +511,7 @@ class IngestPipeline:
             except Exception as exc:
                 self._fail(leftovers, exc)
                 return
+        self._answered(leftovers)
         for sub in leftovers:
             sub.future.set_exception(StorageFailure(self.failure or "service stopped"))
 
@@ -506,4 +573,14 @@ class IngestPipeline:
         connection is the writer's)."""
         through, self._reclaim_through = self._reclaim_through, 0
         if through > 0:
-            self.log.truncate_through(through)
+            try:
+                self.log.truncate_through(through)
+            except StorageFailure as exc:  # kept for the next checkpoint's reclaim
+                logger.warning("log reclaim postponed: %s", exc)
+
+    def _expire_keys(self) -> None:
+        """Forget idempotency keys older than ``idempotency_ttl`` (writer thread only)."""
+        try:
+            self.log.expire_keys(self.clock() - int(self.settings.idempotency_ttl * 1000))
+        except StorageFailure as exc:  # tried again at the next checkpoint
+            logger.warning("idempotency key expiry postponed: %s", exc)

@@ -9,18 +9,25 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
+
+from rankstream._sqlite import storage_error
+
+_TEXT = "^[^\u0000-\u001f\u007f-\u009f]*$"  # no control characters, as in events
 
 
 class VideoMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What ``PUT /videos/{video_id}`` accepts. Every field is optional."""
+    """What ``PUT /videos/{video_id}`` accepts. Every field is optional; strings are bounded
+    (a client cannot bloat memory) and hold no control characters."""
 
-    title: str | None = None
-    channel: str | None = None
-    thumbnail_url: str | None = None
-    duration_s: float | None = None
-    category: str | None = None
+    title: Annotated[str, Meta(max_length=500, pattern=_TEXT)] | None = None
+    channel: Annotated[str, Meta(max_length=200, pattern=_TEXT)] | None = None
+    thumbnail_url: Annotated[str, Meta(max_length=2048, pattern=_TEXT)] | None = None
+    duration_s: Annotated[float, Meta(ge=0)] | None = None
+    category: Annotated[str, Meta(max_length=64, pattern=_TEXT)] | None = None
 
 
 class MetadataStore:
@@ -43,14 +50,19 @@ class MetadataStore:
         }
 
     def put(self, video_id: str, metadata: VideoMetadata) -> None:
-        """Create or replace a video's metadata (durable when this returns)."""
+        """Create or replace a video's metadata (durable when this returns). Raises
+        :class:`StorageFull` or :class:`StorageFailure` if it cannot be written (the cached
+        metadata is then unchanged)."""
         doc = msgspec.json.encode(metadata)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO videos (video_id, doc) VALUES (?, ?)"
-                " ON CONFLICT(video_id) DO UPDATE SET doc = excluded.doc",
-                (video_id, doc),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO videos (video_id, doc) VALUES (?, ?)"
+                    " ON CONFLICT(video_id) DO UPDATE SET doc = excluded.doc",
+                    (video_id, doc),
+                )
+            except sqlite3.Error as exc:
+                raise storage_error(exc, "video metadata") from exc
             self._cache[video_id] = metadata
             self.version += 1
 
