@@ -80,9 +80,7 @@ async def post_views(call: Call) -> Response:
     body = await read_body(call.request, config.max_body_bytes, config.body_timeout)
     ndjson = call.request.headers.get("content-type", "").startswith(NDJSON)
     raws = split_body(body, ndjson, config.max_events_per_request)
-    submission = build_submission(
-        raws, state.decoder, state.clock(), call.headers.idempotency_key, ndjson
-    )
+    submission = build_submission(raws, state.decoder, state.clock(), call.headers.idempotency_key)
     answer, replayed = await asyncio.wrap_future(state.pipeline.submit(submission))
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(answer, status_code=202, media_type=JSON, headers=headers)
@@ -168,7 +166,9 @@ def operations(config: ServiceConfig, windows: Sequence[str]) -> list[Operation]
                     },
                     NDJSON: {
                         "type": "string",
-                        "description": f"One JSON event per line, at most {max_events} lines.",
+                        "pattern": "[^ \\t\\n\\r\\u000b\\u000c]",  # not blank
+                        "description": f"One JSON event per line, at most {max_events} lines;"
+                        " a line that is not a valid event is rejected on its own.",
                     },
                 },
                 description=f"One event, a JSON array of up to {max_events} events, or NDJSON.",

@@ -1,15 +1,16 @@
 """From request bytes to a :class:`Submission`: split the body into events, validate each.
 
 A body is one JSON object, a JSON array of objects, or NDJSON. Invalid events are rejected
-one by one (with the index and reason) and never stop the valid ones; a body that is not
-JSON at all is refused whole.
+one by one (with the index and reason) and never stop the valid ones. A JSON body that does not
+parse is refused whole; NDJSON is taken line by line, so a line that does not parse is one
+rejected event.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from rankstream.engine.wire import NOT_JSON, EventDecoder
+from rankstream.engine.wire import EventDecoder
 from rankstream.errors import BadBody, TooManyEvents
 from rankstream.service.deadletters import dead_letter
 from rankstream.service.pipeline import Submission
@@ -57,14 +58,11 @@ def build_submission(
     decoder: EventDecoder,
     received: int,
     idempotency_key: str | None = None,
-    ndjson: bool = False,
 ) -> Submission:
-    """Validate every event; valid ones form the batch, invalid ones become errors and dead
-    letters (stored by the writer with the request's answer). Raises :class:`BadBody` for
-    NDJSON of which no line is JSON."""
+    """Validate every event; valid ones form the batch, invalid ones (an NDJSON line that is
+    not JSON too) become errors and dead letters, stored by the writer with the request's
+    answer."""
     decoded = decoder.decode(raws)
-    if ndjson and not decoded.positions and all(e[2] == NOT_JSON for e in decoded.errors):
-        raise BadBody("invalid_json", "no line of the NDJSON body is JSON")
     return Submission(
         batch=decoded.batch,
         raw=decoded.raw,
