@@ -34,6 +34,7 @@ from rankstream.engine import TopKEngine, TopKResult
 from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
 from rankstream.generator.sender import send as send_traffic
+from rankstream.server import EX_CANTCREAT, DataDirError, prepare_data_dir
 from rankstream.server import serve as run_server
 
 app = typer.Typer(no_args_is_help=True)
@@ -231,6 +232,15 @@ def _default(info: FieldInfo) -> str:
     return f"[default: {default}]"
 
 
+def _prepare_data_dir(settings: ServiceConfig) -> None:
+    """Exit with a one-line message (status 73) if the data directory cannot be used."""
+    try:
+        prepare_data_dir(settings.data_dir)
+    except DataDirError as exc:
+        typer.echo(f"rankstream: {exc}", err=True)
+        raise typer.Exit(EX_CANTCREAT) from None
+
+
 @app.command()
 @with_settings
 def serve(settings: ServiceConfig) -> None:
@@ -239,6 +249,7 @@ def serve(settings: ServiceConfig) -> None:
     Every setting comes, lowest precedence first, from its default, the --config file (TOML
     key data_dir), the environment (RANKSTREAM_DATA_DIR) and the option (--data-dir).
     """
+    _prepare_data_dir(settings)
     Console(stderr=True).print(
         f"rankstream serving on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir})"
@@ -290,6 +301,7 @@ def demo(
 ) -> None:
     """The service (on 127.0.0.1 unless --host) fed by the traffic generator; Ctrl-C stops
     both cleanly (the service drains, checkpoints and exits)."""
+    _prepare_data_dir(settings)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     url = f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
     command = [
