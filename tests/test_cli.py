@@ -1,4 +1,5 @@
-"""``rankstream simulate``, run in-process: every window printed, ``all`` exactly counted."""
+"""``rankstream simulate``, run in-process: every window printed, ``all`` exactly counted;
+the settings options of ``serve`` and ``demo`` (more in test_config.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from rankstream.cli import app
+from rankstream.cli import app, with_settings
+from rankstream.config import ServiceConfig
 from rankstream.engine import DEFAULT_WINDOWS
 from rankstream.generator import StreamSpec, generate_columns
 
@@ -62,3 +64,20 @@ def test_windows_show_utc_bounds(output: str) -> None:
 def test_out_of_range_k_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["simulate", *ARGS, "--k", "0"])
     assert result.exit_code == 2
+
+
+def test_demo_takes_the_generated_settings_and_its_own_options() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for option in ("--config", "--port", "--data-dir", "--write-token", "--max-cells"):
+        assert option in result.output
+    for option in ("--rate", "--videos", "--seed"):
+        assert option in result.output
+
+
+def test_a_command_option_may_not_shadow_a_setting() -> None:
+    def command(settings: ServiceConfig, port: int = 1) -> None:
+        """Would hide the --port setting."""
+
+    with pytest.raises(TypeError, match=r"clash with settings: \['port'\]"):
+        with_settings(command)

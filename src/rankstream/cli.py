@@ -7,27 +7,34 @@ system clock, so the rankings printed for a given seed are always the same.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import httpx
 import typer
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from rankstream.config import ServiceConfig, load_toml
+from rankstream.config import ServiceConfig, env_var, option_name
 from rankstream.engine import TopKEngine, TopKResult
 from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
 from rankstream.generator.sender import send as send_traffic
+from rankstream.server import EX_CANTCREAT, DataDirError, prepare_data_dir
 from rankstream.server import serve as run_server
 
 app = typer.Typer(no_args_is_help=True)
@@ -108,107 +115,145 @@ def _iso(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _read_config_file(ctx: typer.Context, value: Path | None) -> Path | None:
-    """Load a TOML settings file as defaults (below environment variables and options)."""
-    if value is not None:
-        try:
-            settings = load_toml(value)
-        except ConfigError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        ctx.default_map = {**(ctx.default_map or {}), **settings}
-    return value
-
-
-_ENV = "RANKSTREAM_"
-_DEFAULTS = ServiceConfig()  # one source of truth for the options' defaults
-
-
-@app.command()
-def serve(
-    config: Annotated[
+_SETTINGS_ERROR = 2  # a usage error, as click's own
+_CONFIG_OPTION = inspect.Parameter(
+    "config",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Annotated[
         Path | None,
         typer.Option(
             "--config",
-            help="TOML file of settings (keys as the option names with underscores).",
-            callback=_read_config_file,
-            is_eager=True,
-            exists=True,
+            metavar="FILE",
+            help="TOML file of settings, keys as the setting names: port = 8000.",
             dir_okay=False,
         ),
-    ] = None,
-    host: Annotated[
-        str, typer.Option(envvar=f"{_ENV}HOST", help="Address to bind.")
-    ] = _DEFAULTS.host,
-    port: Annotated[int, typer.Option(envvar=f"{_ENV}PORT", help="Port to bind.")] = _DEFAULTS.port,
-    data_dir: Annotated[
-        Path, typer.Option(envvar=f"{_ENV}DATA_DIR", help="Log, checkpoints and metadata.")
-    ] = _DEFAULTS.data_dir,
-    sync: Annotated[
-        str,
-        typer.Option(
-            envvar=f"{_ENV}SYNC",
-            help="FULL: every acknowledged event survives power loss; NORMAL: crashes only.",
-        ),
-    ] = _DEFAULTS.sync,
-    max_events_per_request: Annotated[
-        int, typer.Option(envvar=f"{_ENV}MAX_EVENTS_PER_REQUEST", help="413 beyond this.")
-    ] = _DEFAULTS.max_events_per_request,
-    max_body_bytes: Annotated[
-        int, typer.Option(envvar=f"{_ENV}MAX_BODY_BYTES", help="413 beyond this many bytes.")
-    ] = _DEFAULTS.max_body_bytes,
-    checkpoint_interval: Annotated[
-        float,
-        typer.Option(envvar=f"{_ENV}CHECKPOINT_INTERVAL", help="Seconds between checkpoints."),
-    ] = _DEFAULTS.checkpoint_interval,
-    checkpoint_every_events: Annotated[
-        int,
-        typer.Option(
-            envvar=f"{_ENV}CHECKPOINT_EVERY_EVENTS", help="Checkpoint after this many events."
-        ),
-    ] = _DEFAULTS.checkpoint_every_events,
-    tick_interval: Annotated[
-        float, typer.Option(envvar=f"{_ENV}TICK_INTERVAL", help="Seconds between clock ticks.")
-    ] = _DEFAULTS.tick_interval,
-    idempotency_ttl: Annotated[
-        float,
-        typer.Option(envvar=f"{_ENV}IDEMPOTENCY_TTL", help="Seconds an Idempotency-Key is kept."),
-    ] = _DEFAULTS.idempotency_ttl,
-    dead_letter_capacity: Annotated[
-        int, typer.Option(envvar=f"{_ENV}DEAD_LETTER_CAPACITY", help="Rejected events kept.")
-    ] = _DEFAULTS.dead_letter_capacity,
-    max_skew_ms: Annotated[
-        int, typer.Option(envvar=f"{_ENV}MAX_SKEW_MS", help="Reject events this far ahead.")
-    ] = _DEFAULTS.max_skew_ms,
-    dedup_horizon_ms: Annotated[
-        int,
-        typer.Option(envvar=f"{_ENV}DEDUP_HORIZON_MS", help="event_id de-dup horizon (arrivals)."),
-    ] = _DEFAULTS.dedup_horizon_ms,
-    max_k: Annotated[
-        int, typer.Option(envvar=f"{_ENV}MAX_K", help="Largest k a query may ask.")
-    ] = _DEFAULTS.max_k,
-) -> None:
-    """Run the embedded service: durable ingest, the HTTP API, periodic checkpoints."""
-    settings = ServiceConfig(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        sync=sync.upper(),
-        max_events_per_request=max_events_per_request,
-        max_body_bytes=max_body_bytes,
-        checkpoint_interval=checkpoint_interval,
-        checkpoint_every_events=checkpoint_every_events,
-        tick_interval=tick_interval,
-        idempotency_ttl=idempotency_ttl,
-        dead_letter_capacity=dead_letter_capacity,
-        max_skew_ms=max_skew_ms,
-        dedup_horizon_ms=dedup_horizon_ms,
-        max_k=max_k,
+    ],
+)
+
+
+def with_settings(command: Callable[..., None]) -> Callable[..., None]:
+    """Make ``command(settings: ServiceConfig, **own)`` a typer command taking every
+    :class:`ServiceConfig` field as an option, generated from the field (``data_dir`` is
+    ``--data-dir``; type, range, default and help from its declaration), plus ``--config``.
+
+    Options default to ``None`` and only those given reach :meth:`ServiceConfig.load`, so
+    the TOML file and the ``RANKSTREAM_*`` environment are applied by pydantic-settings
+    under them. A bad setting from any source prints one line per problem to stderr and
+    exits with status 2.
+    """
+    hints = get_type_hints(command, include_extras=True)
+    first, *rest = inspect.signature(command).parameters.values()
+    if hints.get(first.name) is not ServiceConfig:
+        raise TypeError(f"{command.__name__}: the first parameter must be a ServiceConfig")
+    own = [parameter.replace(annotation=hints[parameter.name]) for parameter in rest]
+    generated = [_CONFIG_OPTION] + [
+        _setting_option(name, info) for name, info in ServiceConfig.model_fields.items()
+    ]
+    clash = {p.name for p in own} & {p.name for p in generated}
+    if clash:
+        raise TypeError(f"{command.__name__}: options clash with settings: {sorted(clash)}")
+
+    @functools.wraps(command)
+    def run(**arguments: Any) -> None:
+        config_file = arguments.pop("config")
+        given = {}
+        for name in ServiceConfig.model_fields:
+            value = arguments.pop(name)
+            if value is not None and value != []:  # a repeatable option not given is []
+                given[name] = value
+        try:
+            settings = ServiceConfig.load(config_file, **given)
+        except ConfigError as exc:
+            for line in str(exc).splitlines():
+                typer.echo(f"rankstream: {line}", err=True)
+            raise typer.Exit(_SETTINGS_ERROR) from None
+        command(settings, **arguments)
+
+    parameters = [*generated, *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own)]
+    run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return run
+
+
+def _setting_option(name: str, info: FieldInfo) -> inspect.Parameter:
+    """``--name`` for setting ``name``: ``None`` unless given."""
+    value_type: Any = info.annotation
+    metavar = None
+    declaration = option_name(name)
+    if get_origin(value_type) is Literal:
+        metavar = "[" + "|".join(map(str, get_args(value_type))) + "]"
+        value_type = str
+    elif get_origin(value_type) is tuple:
+        item = get_args(value_type)[0]
+        metavar = "TOKEN" if item is SecretStr else None
+        value_type = list[str if item is SecretStr else item]  # type: ignore[misc]
+    elif value_type is bool:
+        declaration = f"{declaration}/--no-{declaration[2:]}"
+    elif value_type not in (str, int, float, Path):
+        raise TypeError(f"setting {name}: no command-line option for {value_type}")
+    parts = [info.description or "", _range(info), f"[env: {env_var(name)}]", _default(info)]
+    option = typer.Option(
+        declaration,
+        help=escape(" ".join(part for part in parts if part)),
+        metavar=metavar,
+        show_default=False,
     )
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[value_type | None, option],
+    )
+
+
+def _range(info: FieldInfo) -> str:
+    """``[range: 0<=x<=65535]``, ``[range: x>0]``: as click shows an option's range."""
+    low = high = ""
+    for rule in info.metadata:
+        if hasattr(rule, "ge"):
+            low = f"{rule.ge}<="
+        elif hasattr(rule, "gt"):
+            low = f"{rule.gt}<"
+        elif hasattr(rule, "le"):
+            high = f"<={rule.le}"
+        elif hasattr(rule, "lt"):
+            high = f"<{rule.lt}"
+    if low and not high:  # x>=1 reads better than 1<=x
+        bound, sign = low.partition("<")[::2]
+        return f"[range: x>{sign}{bound}]"
+    return f"[range: {low}x{high}]" if high else ""
+
+
+def _default(info: FieldInfo) -> str:
+    default = info.get_default()
+    if default == ():
+        return "[default: none]"
+    return f"[default: {default}]"
+
+
+def _prepare_data_dir(settings: ServiceConfig) -> None:
+    """Exit with a one-line message (status 73) if the data directory cannot be used."""
     try:
-        settings.validate()
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    Console(stderr=True).print(f"rankstream serving on http://{host}:{port} (data in {data_dir})")
+        prepare_data_dir(settings.data_dir)
+    except DataDirError as exc:
+        typer.echo(f"rankstream: {exc}", err=True)
+        raise typer.Exit(EX_CANTCREAT) from None
+
+
+@app.command()
+@with_settings
+def serve(settings: ServiceConfig) -> None:
+    """Run the embedded service: durable ingest, the HTTP API, periodic checkpoints.
+
+    Every setting comes, lowest precedence first, from its default, the --config file (TOML
+    key data_dir), the environment (RANKSTREAM_DATA_DIR) and the option (--data-dir).
+    """
+    _prepare_data_dir(settings)
+    Console(stderr=True).print(
+        f"rankstream serving on http://{settings.host}:{settings.port} "
+        f"(data in {settings.data_dir})"
+    )
     run_server(settings)
 
 
@@ -247,21 +292,18 @@ def generate(
 
 
 @app.command()
+@with_settings
 def demo(
-    port: Annotated[
-        int, typer.Option(envvar=f"{_ENV}PORT", help="Port to serve on.")
-    ] = _DEFAULTS.port,
-    data_dir: Annotated[
-        Path, typer.Option(envvar=f"{_ENV}DATA_DIR", help="Log, checkpoints and metadata.")
-    ] = _DEFAULTS.data_dir,
+    settings: ServiceConfig,
     rate: Annotated[float, typer.Option(min=1, help="Generated events/s.")] = 2000,
     videos: Annotated[int, typer.Option(min=1, help="Videos in the catalogue.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the traffic.")] = 7,
 ) -> None:
-    """The service on 127.0.0.1 fed by the traffic generator; Ctrl-C stops both cleanly
-    (the service drains, checkpoints and exits)."""
-    settings = ServiceConfig(port=port, data_dir=data_dir)
-    url = f"http://127.0.0.1:{port}"
+    """The service (on 127.0.0.1 unless --host) fed by the traffic generator; Ctrl-C stops
+    both cleanly (the service drains, checkpoints and exits)."""
+    _prepare_data_dir(settings)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    url = f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
     command = [
         sys.executable, "-m", "rankstream", "generate", "--target", url, "--rate", str(rate),
         "--duration", str(365 * 86_400), "--videos", str(videos), "--seed", str(seed),
@@ -279,7 +321,7 @@ def demo(
 
     Console(stderr=True).print(
         f"rankstream demo: API on {url}  (try {url}/views/top-k?window=1h&k=10, {url}/docs)\n"
-        f"data in {data_dir}; Ctrl-C to stop"
+        f"data in {settings.data_dir}; Ctrl-C to stop"
     )
     threading.Thread(target=start_generator_when_healthy, daemon=True).start()
     try:

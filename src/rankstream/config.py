@@ -1,48 +1,245 @@
-"""Service configuration: one place for every setting of ``rankstream serve``.
+"""Service configuration: every setting of ``rankstream serve`` declared once, here.
 
-Values come, lowest precedence first, from the defaults here, an optional TOML file
-(``--config``; keys are the field names, e.g. ``port = 8000``), ``RANKSTREAM_*``
-environment variables (``RANKSTREAM_PORT=8000``) and command-line options.
+Each field of :class:`ServiceConfig` carries its default, type, range and description; the
+description is the option's ``--help`` text (the CLI generates its options from these
+fields), the environment variable is ``RANKSTREAM_<NAME>`` and the TOML key is the field name.
+
+:meth:`ServiceConfig.load` reads, lowest precedence first: the defaults, a TOML file
+(``--config``; ``port = 8000``), ``RANKSTREAM_*`` environment variables
+(``RANKSTREAM_PORT=8000``) and command-line options. pydantic-settings does the reading and
+merging; every problem (unknown TOML key, bad type, value out of range) is a
+:class:`~rankstream.errors.ConfigError` with one line per problem naming the setting, where
+the value came from and the rule. ``ServiceConfig(port=...)`` uses the defaults and its
+arguments only (no environment, no file), so tests and embedders get what they ask for.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from rankstream.engine import EngineConfig
 from rankstream.errors import ConfigError
 
+ENV_PREFIX = "RANKSTREAM_"
+MIB = 1024 * 1024
+MIN_TOKEN_LENGTH = 16
 
-@dataclass(frozen=True, slots=True)
-class ServiceConfig:
+Tokens = Annotated[tuple[SecretStr, ...], NoDecode]  # NoDecode: env values are not JSON
+
+
+class ServiceConfig(BaseSettings):
     """Settings of the embedded service (durations in seconds unless named ``_ms``)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path("data")
-    max_events_per_request: int = 10_000
-    max_body_bytes: int = 16 * 1024 * 1024
-    sync: str = "FULL"
-    checkpoint_interval: float = 60.0
-    checkpoint_every_events: int = 2_000_000
-    tick_interval: float = 1.0
-    idempotency_ttl: float = 86_400.0
-    dead_letter_capacity: int = 10_000
-    max_skew_ms: int = 300_000
-    dedup_horizon_ms: int = 600_000
-    dedup_capacity: int = 2_000_000
-    max_k: int = 1000
-    write_token: tuple[SecretStr, ...] = ()
-    read_token: tuple[SecretStr, ...] = ()
-    max_queued_requests: int = 1024
-    max_queued_bytes: int = 256 * 1024 * 1024
-    max_header_bytes: int = 16384
-    body_timeout: float = 30.0
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,  # a ValidationError printed anywhere never shows a token
+        validate_default=True,
+    )
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to bind.")
+    port: int = Field(default=8000, ge=0, le=65_535, description="TCP port to bind.")
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Directory of the log, checkpoints and metadata; created if missing.",
+    )
+    max_events_per_request: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Events one POST /views may carry (413 beyond).",
+    )
+    max_body_bytes: int = Field(
+        default=16 * MIB, ge=1, description="Bytes one request body may have (413 beyond)."
+    )
+    sync: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="FULL: every acknowledged event survives power loss; "
+        "NORMAL: survives a process crash only.",
+    )
+    checkpoint_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between checkpoints."
+    )
+    checkpoint_every_events: int = Field(
+        default=2_000_000, ge=1, description="Also checkpoint after this many events."
+    )
+    tick_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between clock ticks (sliding windows move on them)."
+    )
+    idempotency_ttl: float = Field(
+        default=86_400.0, gt=0, description="Seconds an Idempotency-Key and its answer are kept."
+    )
+    dead_letter_capacity: int = Field(
+        default=10_000, ge=0, description="Newest rejected events kept for GET /dead-letters."
+    )
+    max_skew_ms: int = Field(
+        default=300_000,
+        ge=0,
+        description="Events more than this many ms ahead of server time are rejected.",
+    )
+    dedup_horizon_ms: int = Field(
+        default=600_000,
+        ge=0,
+        description="An event_id seen within this many ms of arrivals is a duplicate.",
+    )
+    dedup_capacity: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Most event_ids remembered for de-duplication (oldest go first).",
+    )
+    max_k: int = Field(
+        default=1000, ge=1, le=100_000, description="Largest k a top-k query may ask for."
+    )
+    write_token: Tokens = Field(
+        default=(),
+        description="Bearer token accepted for writes; several for rotation (repeat the option, "
+        "or comma-separated in the environment). At least 16 printable ASCII characters, "
+        "no spaces or commas.",
+    )
+    read_token: Tokens = Field(
+        default=(),
+        description="Bearer token accepted for reads; several for rotation, as for write_token.",
+    )
+    max_queued_requests: int = Field(
+        default=1024, ge=1, description="Ingest requests waiting for the writer (429 beyond)."
+    )
+    max_queued_bytes: int = Field(
+        default=256 * MIB, ge=1, description="Body bytes of ingest requests waiting (429 beyond)."
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        le=MIB,
+        description="Total bytes of a request's headers (431 beyond).",
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to receive a request body (408 beyond)."
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection is kept open."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Concurrent connections and requests (503 beyond)."
+    )
+    max_videos: int = Field(
+        default=10_000_000, ge=1, description="Most distinct videos the engine holds."
+    )
+    max_categories: int = Field(
+        default=65_535, ge=1, le=65_535, description="Most distinct categories the engine holds."
+    )
+    max_regions: int = Field(
+        default=65_535, ge=1, le=65_535, description="Most distinct regions the engine holds."
+    )
+    max_cells: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Most cells (a video in one category and region) the engine holds.",
+    )
+
+    if not TYPE_CHECKING:  # mypy keeps the keyword signature pydantic derives from the fields
+
+        def __init__(self, **values: Any) -> None:
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise ConfigError(_describe(exc, _SOURCES.get())) from None
+            except SettingsError as exc:  # a source could not read a value at all
+                raise ConfigError(str(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest precedence first: options (init arguments), environment, TOML file.
+        Outside :meth:`load` only the arguments count."""
+        sources = _SOURCES.get()
+        if sources is None:
+            return (init_settings,)
+        if sources.toml_file is None:
+            return init_settings, env_settings
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=sources.toml_file)
+        return init_settings, env_settings, toml
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **options: Any) -> ServiceConfig:
+        """Settings from the defaults < ``config_file`` (TOML) < ``RANKSTREAM_*`` environment
+        variables < ``options`` (field names; pass only what the user gave).
+
+        Raises :class:`ConfigError` listing every problem, one line each.
+        """
+        toml = {} if config_file is None else _read_toml(config_file)
+        with _loading(_Sources(config_file, toml, frozenset(options))):
+            return cls(**options)
+
+    @field_validator("sync", mode="before")
+    @classmethod
+    def _upper_case_sync(cls, value: object) -> object:
+        if isinstance(value, str) and value.upper() in ("FULL", "NORMAL"):
+            return value.upper()
+        return value
+
+    @field_validator("write_token", "read_token", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        """``a,b`` (environment, TOML string) is two tokens; a list is taken as it is."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(","))
+        return value
+
+    @field_validator("write_token", "read_token")
+    @classmethod
+    def _check_tokens(cls, tokens: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """Never puts the token itself in the message."""
+        for number, token in enumerate(tokens, 1):
+            secret = token.get_secret_value()
+            which = f"token {number} of {len(tokens)}"
+            if not secret:
+                raise ValueError(f"{which} is empty")
+            if any(not "!" <= char <= "~" or char == "," for char in secret):
+                raise ValueError(f"{which} must be printable ASCII without spaces or commas")
+            if len(secret) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"{which} has {len(secret)} characters; at least {MIN_TOKEN_LENGTH} needed"
+                )
+        return tokens
+
+    @model_validator(mode="after")
+    def _check_together(self) -> ServiceConfig:
+        """Rules that involve more than one setting."""
+        if self.max_queued_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_queued_bytes ({self.max_queued_bytes}) must be at least max_body_bytes "
+                f"({self.max_body_bytes}), or the largest request could never be queued"
+            )
+        try:
+            self.engine_config()
+        except ConfigError as exc:
+            raise ValueError(f"engine: {exc}") from None
+        return self
 
     def engine_config(self) -> EngineConfig:
         """The engine settings these service settings imply."""
@@ -56,25 +253,116 @@ class ServiceConfig:
         config.validate()
         return config
 
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the bad setting."""
-        if self.sync not in ("FULL", "NORMAL"):
-            raise ConfigError("sync must be FULL (survives power loss) or NORMAL (crashes only)")
-        if not 1 <= self.max_events_per_request <= 1_000_000:
-            raise ConfigError("max_events_per_request must be 1 to 1,000,000")
-        if self.checkpoint_interval <= 0 or self.tick_interval <= 0:
-            raise ConfigError("checkpoint_interval and tick_interval must be positive")
-        self.engine_config()
+
+@dataclass(frozen=True)
+class _Sources:
+    """What :meth:`ServiceConfig.load` is reading, to say where a bad value came from."""
+
+    toml_file: Path | None
+    toml: dict[str, Any]  # the file's settings, as read
+    options: frozenset[str]  # the names given as options
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Settings from a TOML file, checked against the known names."""
+_SOURCES: ContextVar[_Sources | None] = ContextVar("rankstream_config_sources", default=None)
+
+
+@contextmanager
+def _loading(sources: _Sources) -> Iterator[None]:
+    token = _SOURCES.set(sources)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    known = {f.name for f in fields(ServiceConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown settings in {path}: {', '.join(unknown)}")
-    return raw
+        yield
+    finally:
+        _SOURCES.reset(token)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's settings; a missing, unreadable or malformed file is a ConfigError."""
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot read config file {path}: {reason.lower()}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def env_var(name: str) -> str:
+    """The environment variable of setting ``name``."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def option_name(name: str) -> str:
+    """The command-line option of setting ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def _origin(name: str, sources: _Sources | None) -> str:
+    if sources is None:
+        return "argument"
+    if name in sources.options:
+        return f"option {option_name(name)}"
+    variable = env_var(name)
+    if any(key.upper() == variable for key in os.environ):
+        return f"environment variable {variable}"
+    if name in sources.toml:
+        return f"config file {sources.toml_file}"
+    return "default"
+
+
+_RULES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "literal_error": "must be {expected}",
+    "string_too_short": "must not be empty",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "path_type": "must be a path",
+    "tuple_type": "must be a list",
+    "extra_forbidden": "unknown setting",
+}
+
+
+def _describe(exc: ValidationError, sources: _Sources | None) -> str:
+    """One line per problem: ``port: must be <= 65535, got 70000 (option --port)``."""
+    return "\n".join(_describe_one(error, sources) for error in exc.errors())
+
+
+def _describe_one(error: ErrorDetails, sources: _Sources | None) -> str:
+    name = str(error["loc"][0]) if error["loc"] else ""
+    ctx = error.get("ctx", {})
+    if error["type"] == "value_error":
+        rule = str(ctx.get("error", error["msg"]))
+    elif error["type"] in _RULES:
+        bounds = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()
+        }
+        rule = _RULES[error["type"]].format(**bounds)
+    else:
+        rule = error["msg"].replace("Input should be", "must be")
+    secret = name in ServiceConfig.model_fields and _is_secret(name)
+    shown = "" if secret or error["type"] == "extra_forbidden" else f", got {_show(error)}"
+    if not name:  # a rule over several settings
+        return rule
+    return f"{name}: {rule}{shown} ({_origin(name, sources)})"
+
+
+def _number(value: object) -> object:
+    """``0`` rather than ``0.0`` in a rule."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _is_secret(name: str) -> bool:
+    return SecretStr in get_args(ServiceConfig.model_fields[name].annotation)
+
+
+def _show(error: ErrorDetails) -> str:
+    value = error["input"]
+    text = value if isinstance(value, str) and value and " " not in value else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import schemathesis
@@ -73,12 +73,12 @@ guarded_api = schemathesis.openapi.from_asgi("/openapi.json", APPS["guarded"], c
 
 
 @open_api.parametrize()
-def test_every_operation_of_the_open_api(case: schemathesis.Case) -> None:
+def test_every_operation_of_the_open_api(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
 
 
 @guarded_api.parametrize()
-def test_every_operation_with_tokens(case: schemathesis.Case) -> None:
+def test_every_operation_with_tokens(case: schemathesis.Case[Any]) -> None:
     token = WRITE_TOKEN if case.method in ("POST", "PUT") else READ_TOKEN
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
 
@@ -86,7 +86,7 @@ def test_every_operation_with_tokens(case: schemathesis.Case) -> None:
 @pytest.mark.parametrize("name", list(APPS))
 def test_no_unexpected_exception_was_counted(name: str) -> None:
     get: Callable[..., Any]
-    with asgi.get_client(APPS[name]) as client:
+    with asgi.get_client(cast(Any, APPS[name])) as client:
         get = client.get
         metrics = get(
             "http://testserver/metrics", headers={"Authorization": f"Bearer {READ_TOKEN}"}
