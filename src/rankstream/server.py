@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from rankstream.api import create_app
+from rankstream.api.http11 import bounded_protocol
 from rankstream.config import ServiceConfig
 from rankstream.errors import RankstreamError
 
@@ -57,7 +58,8 @@ def serve(config: ServiceConfig) -> None:
     """Serve until SIGINT/SIGTERM; shutdown drains the ingest queue and checkpoints.
 
     uvicorn with uvloop and httptools: the fastest mainstream ASGI server stack, and the
-    one Starlette and FastAPI document. One process, one worker: the engine lives here.
+    one Starlette and FastAPI document; its protocol bounds each request's head
+    (:mod:`rankstream.api.http11`). One process, one worker: the engine lives here.
     Raises :class:`DataDirError` before serving if the data directory cannot be used.
     """
     prepare_data_dir(config.data_dir)
@@ -71,7 +73,7 @@ def serve(config: ServiceConfig) -> None:
             host=config.host,
             port=config.port,
             loop="uvloop",
-            http="httptools",
+            http=bounded_protocol(config.max_header_bytes, config.body_timeout),
             lifespan="on",
             log_level="warning",
             access_log=False,
