@@ -434,6 +434,7 @@ def test_repeated_kill_9_during_ingest_counts_every_acknowledged_event_once(
     not COUNTERS_SURVIVE_CRASHES,
     reason="a group that accepted no event logs no batches row: its duplicates and "
     "too-new counts are lost by kill -9 before the next checkpoint",
+    raises=AssertionError,
     strict=True,
 )
 def test_duplicate_and_too_new_counts_of_an_all_refused_request_survive_kill_9(
