@@ -13,7 +13,9 @@ A run, in order:
 3. ``concurrency`` workers ``POST /views`` over keep-alive connections. Each request carries
    an ``Idempotency-Key`` derived from the seed, the run and the batch index; a connection
    error, 429 or 5xx is retried with the same key (``retries`` times, doubling back-off),
-   so the server counts a retried batch once. Any other 4xx is not retried.
+   so the server counts a retried batch once. Any other 4xx is not retried. A 429 or 5xx
+   with a ``Retry-After`` header (seconds or an HTTP-date) waits what it advises instead of
+   the back-off, at most :data:`MAX_RETRY_AFTER_S` (see :func:`retry_after`).
 4. It stops after ``duration`` seconds (or, when paced, once ``rate * duration`` events are
    made), waits for the requests in flight and returns a :class:`SendReport`.
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import email.utils
 import math
 import signal
 import time
@@ -48,6 +52,8 @@ MAX_ERROR_SAMPLES = 20
 _KEY_NAMESPACE = uuid.UUID("8f5c1c2e-52d4-4bb0-9a37-3f2c59d3b1a4")
 _BACKOFF_S = 0.1
 _BACKOFF_MAX_S = 2.0
+MAX_RETRY_AFTER_S = 60.0
+"""The longest wait a ``Retry-After`` header can impose before a retry."""
 
 
 class IngestAnswer(msgspec.Struct):
@@ -67,7 +73,9 @@ class SendReport:
     ``rejected`` and ``duplicates`` are the sums of its answers, so with no other client
     ``accepted`` equals the server's ``events_accepted``. ``failed_requests`` /
     ``failed_events`` were given up on (retries exhausted, a 4xx, or abandoned on a second
-    Ctrl-C); the server may still have counted an abandoned one. ``errors`` keeps the first
+    Ctrl-C); the server may still have counted an abandoned one. ``retries`` counts every
+    repeated attempt; ``throttled`` those that waited as a ``Retry-After`` header advised
+    (``throttled_seconds`` in all) instead of the back-off. ``errors`` keeps the first
     :data:`MAX_ERROR_SAMPLES` messages (per-event errors and failed requests).
     """
 
@@ -80,6 +88,8 @@ class SendReport:
     failed_requests: int = 0
     failed_events: int = 0
     retries: int = 0
+    throttled: int = 0
+    throttled_seconds: float = 0.0
     metadata_registered: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
@@ -104,6 +114,11 @@ class SendReport:
             f"duplicates {self.duplicates:,} | retries {self.retries:,} | "
             f"failed requests {self.failed_requests:,} ({self.failed_events:,} events)",
         ]
+        if self.throttled:
+            lines.append(
+                f"throttled {self.throttled:,} times by Retry-After "
+                f"({self.throttled_seconds:.1f} s waited)"
+            )
         if self.metadata_registered:
             lines.append(f"metadata registered for {self.metadata_registered:,} videos")
         if self.interrupted:
@@ -146,6 +161,30 @@ def idempotency_key(seed: int, run: str, index: int) -> str:
     """The ``Idempotency-Key`` of batch ``index`` of a run: a UUID derived from its inputs,
     so every retry of the batch carries the same key and other batches never do."""
     return str(uuid.uuid5(_KEY_NAMESPACE, f"{seed}:{run}:{index}"))
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait as a ``Retry-After`` header ``value`` advises (RFC 9110 10.2.3).
+
+    ``value`` is delta-seconds (digits) or an HTTP-date (compared with ``now``, epoch
+    seconds, default the wall clock). The wait is clamped to 0 .. :data:`MAX_RETRY_AFTER_S`
+    (a date in the past: retry now). ``None`` when absent or unparsable: the caller falls
+    back to its own back-off.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        seconds = float(int(text))
+    else:
+        try:
+            date = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if date.tzinfo is None:  # the asctime form has no zone: HTTP-dates are GMT
+            date = date.replace(tzinfo=datetime.UTC)
+        seconds = date.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def check_target(target: str) -> str:
@@ -446,15 +485,23 @@ class _Sender:
             raise
 
     async def _post(self, item: _Request) -> None:
-        """POST one batch, retrying connection errors, 429 and 5xx with the same key."""
+        """POST one batch, retrying connection errors, 429 and 5xx with the same key: after
+        the back-off, or as long as the answer's ``Retry-After`` says when it has one."""
         headers = {"Content-Type": "application/json"}
         if self.idempotency:
             headers["Idempotency-Key"] = self.key(item.index)
         problem = ""
+        advised: float | None = None  # what the last answer's Retry-After said, if anything
         for attempt in range(self.retries + 1):
             if attempt:
                 self.report.retries += 1
-                await asyncio.sleep(min(_BACKOFF_S * 2 ** (attempt - 1), _BACKOFF_MAX_S))
+                if advised is None:
+                    await asyncio.sleep(min(_BACKOFF_S * 2 ** (attempt - 1), _BACKOFF_MAX_S))
+                else:
+                    self.report.throttled += 1
+                    self.report.throttled_seconds += advised
+                    await asyncio.sleep(advised)
+            advised = None
             try:
                 answer = await self.client.post("/views", content=item.body, headers=headers)
             except httpx.HTTPError as exc:
@@ -466,6 +513,7 @@ class _Sender:
             problem = f"HTTP {answer.status_code}: {answer.text[:200]}"
             if answer.status_code != 429 and answer.status_code < 500:
                 break
+            advised = retry_after(answer.headers.get("retry-after"))
         self._failed(item, problem)
 
     def _acknowledged(self, item: _Request, content: bytes) -> None:
