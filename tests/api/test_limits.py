@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -84,7 +85,7 @@ def test_a_full_ingest_queue_answers_429_with_retry_after(tmp_path: Path) -> Non
     with TestClient(create_app(config)) as client:
         state = client.app_state["app"]
         state.pipeline.log.append = slow_append.__get__(state.pipeline.log)
-        first: list[httpx.Response] = []
+        first: list[Any] = []
         sender = threading.Thread(target=lambda: first.append(client.post("/views", json=event)))
         sender.start()
         deadline = time.monotonic() + 10

@@ -34,9 +34,9 @@ committed before a crash and counted again when retried would show as a surplus.
 After each restart, before the senders see the new server, its ``/status`` must hold at
 least every event acknowledged so far and at most those plus the requests still unanswered.
 
-Known bug (``COUNTERS_SURVIVE_CRASHES``): the ``duplicates`` (and too-new ``rejected``)
-counters of a group of requests that accepted no event are not logged, so ``kill -9``
-before the next checkpoint loses them; see the strict xfail test at the end.
+The ``duplicates`` counter must survive the crashes exactly too: this test found that a group
+of requests that accepted no event (all duplicates or too new) once left no log record, so a
+``kill -9`` lost those counts; the last test here keeps that case.
 
 The choices (request sizes and contents, kill moments) come from seeded generators; the
 timing varies from run to run, but the properties checked hold for any timing.
@@ -57,7 +57,6 @@ from typing import Any
 
 import httpx
 import msgspec
-import pytest
 
 from tests.engine.oracle import Oracle
 from tests.servers import ServiceProcess
@@ -74,12 +73,6 @@ TIME_LIMIT_S = 240.0
 of it starting the 21 servers."""
 HTTP_TIMEOUT = httpx.Timeout(10.0)
 RETRY_PAUSE_S = 0.01
-COUNTERS_SURVIVE_CRASHES = False
-"""Whether ``/status`` ``duplicates`` survives ``kill -9`` exactly. Not yet: a group of
-requests that accepted no event (all duplicates or rejected) writes its answers but no
-``batches`` row, so its ``duplicates``/``rejected`` counts are not in the log and replay
-misses them. When the fix makes the xfail test below pass (strict: it then fails), set
-this to ``True``: the crash test then compares the counter exactly."""
 HOUR = 3_600_000
 DAY = 24 * HOUR
 
@@ -295,8 +288,6 @@ def check_recovered(url: str, senders: list[Sender], label: str) -> dict[str, An
     assert status["events_applied"] == accepted, label
     duplicates_low = sum(a["duplicates"] for a in acknowledged)
     duplicates_high = duplicates_low + sum(r.count(REPEAT) + r.count(CONTESTED) for r in unanswered)
-    if not COUNTERS_SURVIVE_CRASHES:
-        duplicates_low = 0
     assert duplicates_low <= status["duplicates"] <= duplicates_high, (
         f"{label}: duplicates {status['duplicates']} not in [{duplicates_low}, {duplicates_high}]"
     )
@@ -392,10 +383,7 @@ def test_repeated_kill_9_during_ingest_counts_every_acknowledged_event_once(
     assert_matches_oracle(final.url, oracle)
     compare_s = time.monotonic() - comparing
     counted = get_status(final.url)["duplicates"]
-    if COUNTERS_SURVIVE_CRASHES:
-        assert counted == duplicates
-    else:  # the counter may have lost some (the known bug), never gained any
-        assert counted <= duplicates
+    assert counted == duplicates
 
     # Both recovery paths ran: a checkpoint restored, and log records replayed after one.
     restored = [r["recovery"]["restored_from_seq"] for r in recoveries]
@@ -430,13 +418,6 @@ def test_repeated_kill_9_during_ingest_counts_every_acknowledged_event_once(
     )
 
 
-@pytest.mark.xfail(
-    not COUNTERS_SURVIVE_CRASHES,
-    reason="a group that accepted no event logs no batches row: its duplicates and "
-    "too-new counts are lost by kill -9 before the next checkpoint",
-    raises=AssertionError,
-    strict=True,
-)
 def test_duplicate_and_too_new_counts_of_an_all_refused_request_survive_kill_9(
     service_factory: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
@@ -465,5 +446,5 @@ def test_duplicate_and_too_new_counts_of_an_all_refused_request_survive_kill_9(
     second = service_factory(*args, data_dir=data)
     after = get_status(second.url)
     assert after["events_accepted"] == 1
-    assert after["duplicates"] == 1  # fails: 0 (the k2 group left no batches row)
-    assert after["events_rejected"] == 1  # too new is the engine's, restored; fails: 0
+    assert after["duplicates"] == 1  # the k2 group logged its count, with no events
+    assert after["events_rejected"] == 1  # too new, kept with the group's dead letter

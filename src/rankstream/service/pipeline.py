@@ -426,7 +426,9 @@ class IngestPipeline:
             events=len(batch),
             duplicates=duplicates,
             rejected=rejected,
-            payload=encode_events(raws) if len(batch) else None,
+            # A record also when nothing was accepted but some were duplicates or too new:
+            # replay restores those counts from it (a kill -9 must not lose them).
+            payload=encode_events(raws) if len(batch) or duplicates or rejected else None,
             answers=fresh_keys,
             letters=letters,
         )
