@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import subprocess
 import sys
 import threading
@@ -272,6 +273,14 @@ def generate(
     metadata: Annotated[
         bool, typer.Option(help="Register titles and channels of the top videos first.")
     ] = True,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RANKSTREAM_TOKEN",
+            help="A write token, sent as Authorization: Bearer (when the server needs one).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Send realistic traffic to a running service; prints what the server answered."""
     try:
@@ -285,6 +294,7 @@ def generate(
             concurrency=concurrency,
             malformed_share=malformed_share,
             register_metadata=metadata,
+            token=token,
         )
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -309,19 +319,28 @@ def demo(
         "--duration", str(365 * 86_400), "--videos", str(videos), "--seed", str(seed),
     ]  # fmt: skip
     generator: list[subprocess.Popen[bytes]] = []
+    environment = dict(os.environ)
+    if settings.write_token:  # in the environment, not the command line (ps shows that)
+        environment["RANKSTREAM_TOKEN"] = settings.write_token[0].get_secret_value()
 
     def start_generator_when_healthy() -> None:
         for _ in range(600):
             try:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    generator.append(subprocess.Popen(command))
+                    generator.append(subprocess.Popen(command, env=environment))
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
 
+    auth = (
+        "writes need a bearer token (the generator is given the first)"
+        if settings.write_token
+        else "off; to require tokens: --write-token TOKEN / RANKSTREAM_WRITE_TOKEN (writes), "
+        "--read-token / RANKSTREAM_READ_TOKEN (queries); see SECURITY.md"
+    )
     Console(stderr=True).print(
         f"rankstream demo: API on {url}  (try {url}/views/top-k?window=1h&k=10, {url}/docs)\n"
-        f"data in {settings.data_dir}; Ctrl-C to stop"
+        f"data in {settings.data_dir}; auth {auth}; Ctrl-C to stop"
     )
     threading.Thread(target=start_generator_when_healthy, daemon=True).start()
     try:

@@ -218,16 +218,17 @@ async def run(
     diurnal: bool = False,
     retries: int = 5,
     timeout: float = 30.0,
+    token: str | None = None,
 ) -> SendReport:
     """Send generated views to ``target`` for ``duration`` seconds; see the module docstring.
 
     ``rate`` is events/s (0: as fast as the server answers). A request carries
     ``batch_size`` events, fewer when paced slowly (at least ~20 requests/s, so pacing stays
     smooth). ``spike_at`` is when the viral spike starts, in seconds from the first batch
-    (default: a third of the run, at most 60 s). Raises :class:`ConfigError` before sending
-    anything for a bad argument, an unusable target or one that does not answer
-    ``GET /health``; after that it never raises for the server's answers or failures: they
-    are counted in the report.
+    (default: a third of the run, at most 60 s). ``token`` goes in ``Authorization: Bearer``
+    when the server requires one. Raises :class:`ConfigError` before sending anything for a
+    bad argument, an unusable target or one that does not answer ``GET /health``; after that
+    it never raises for the server's answers or failures: they are counted in the report.
     """
     base = check_target(target)
     checks = [
@@ -250,7 +251,10 @@ async def run(
     model = TrafficModel(spec, created_ms)  # raises ConfigError for bad traffic settings
     report = SendReport(target=base)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=timeout, headers=headers
+    ) as client:
         try:
             await client.get("/health")  # any answer will do: the server is there
         except httpx.HTTPError as exc:
