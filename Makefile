@@ -36,6 +36,18 @@ test: $(STAMP) ## Lint (ruff), type-check (mypy strict) and run the whole test s
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+FUZZ_MINUTES ?= 5
+FUZZ_SCALE ?= 20
+FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py
+
+.PHONY: fuzz
+fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and Schemathesis suite, budgets x FUZZ_SCALE
+	@end=$$(( $$(date +%s) + $(FUZZ_MINUTES) * 60 )); round=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+		round=$$((round + 1)); echo "== fuzz round $$round"; \
+		HYPOTHESIS_PROFILE=fuzz RANKSTREAM_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/pytest -x $(FUZZ_TESTS) || exit 1; \
+	done; echo "== fuzz: $$round rounds in $(FUZZ_MINUTES) min, no failure"
+
 .PHONY: bench
 bench: bench-engine bench-http bench-restart ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
 
