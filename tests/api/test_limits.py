@@ -102,3 +102,20 @@ def test_a_full_ingest_queue_answers_429_with_retry_after(tmp_path: Path) -> Non
         assert client.get("/status").json()["events_accepted"] == 2
         errors = client.get("/metrics").text
         assert 'rankstream_http_errors_total{code="overloaded",status="429"} 1.0' in errors
+
+
+def test_connections_beyond_the_limit_get_a_json_503(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    server = service_factory("--max-connections", "2")
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(2)]
+    try:
+        time.sleep(0.5)  # the server has accepted both
+        answer = exchange(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert error_of(answer) == (503, "too_many_connections")
+        assert b"retry-after: 1" in answer
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.5)
+    assert httpx.get(f"{server.url}/health").status_code == 200

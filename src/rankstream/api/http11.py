@@ -4,8 +4,10 @@ httptools itself buffers a request line and headers of any size, and uvicorn wai
 for a head that trickles in, so a client could hold memory or a connection slot at will.
 :class:`BoundedHttpProtocol` counts the bytes received while a head is incomplete and answers
 ``431`` past ``max_head_bytes``, and ``408`` when a head is not complete ``head_timeout``
-seconds after the connection opened or the request began; both close the connection. Both
-answers carry the API's JSON error body. Bodies are bounded by the app (size and time).
+seconds after the connection opened or the request began. Past ``max_connections``
+(uvicorn's ``limit_concurrency``) it answers ``503`` with ``Retry-After`` itself, in the API's
+JSON error shape rather than uvicorn's plain text. Each of these closes the connection.
+Bodies are bounded by the app (size and time).
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from rankstream.api.errors import ErrorAnswer
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -67,6 +73,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._head_size > self.max_head_bytes:
             self._refuse(431, f"the request line and headers exceed {self.max_head_bytes} bytes")
             return
+        limit = self.limit_concurrency  # uvicorn's own check, answered in our JSON shape
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            self._refuse(503, f"more than {limit} connections or requests at once; retry shortly")
+            return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -111,13 +121,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(body),
             b"x-request-id: %s\r\n" % request_id.encode(),
+            b"retry-after: 1\r\n" if status == 503 else b"",
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
         self.transport.close()
 
 
-_CODES = {408: "headers_timeout", 431: "headers_too_large"}
+_CODES = {408: "headers_timeout", 431: "headers_too_large", 503: "too_many_connections"}
 
 
 def bounded_protocol(max_head_bytes: int, head_timeout: float) -> type[BoundedHttpProtocol]:
