@@ -71,7 +71,11 @@ class Interner(Generic[K]):
 
     def encode(self, items: Sequence[K]) -> npt.NDArray[np.int64]:
         """Codes of ``items``; unseen items get the next codes."""
-        codes = self.lookup(items)
+        return self.assign(items, self.lookup(items))
+
+    def assign(self, items: Sequence[K], codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """``codes`` (from :meth:`lookup` of ``items``, nothing assigned since) completed:
+        the ``-1`` of unseen items replaced, in place, by the next codes."""
         missing = np.flatnonzero(codes < 0)
         if len(missing):
             known, values = self._codes, self.values
