@@ -5,7 +5,17 @@ whole state round-trips through :meth:`TopKEngine.snapshot` / :meth:`TopKEngine.
 """
 
 from rankstream.engine.config import EngineConfig
-from rankstream.engine.core import ACCEPTED, DUPLICATE, TOO_NEW, IngestResult, TopKEngine
+from rankstream.engine.core import (
+    ACCEPTED,
+    DUPLICATE,
+    OVER_CAPACITY,
+    TOO_NEW,
+    CapacityRefusal,
+    EngineStats,
+    IngestResult,
+    Screening,
+    TopKEngine,
+)
 from rankstream.engine.events import EventBatch, ViewEvent, parse_event
 from rankstream.engine.measure import VIEWS, Measure
 from rankstream.engine.partition import partition_of, split_batch
@@ -16,13 +26,17 @@ __all__ = [
     "ACCEPTED",
     "DEFAULT_WINDOWS",
     "DUPLICATE",
+    "OVER_CAPACITY",
     "TOO_NEW",
     "VIEWS",
+    "CapacityRefusal",
     "EngineConfig",
+    "EngineStats",
     "EventBatch",
     "IngestResult",
     "Measure",
     "RankedItem",
+    "Screening",
     "TopKEngine",
     "TopKResult",
     "ViewEvent",

@@ -71,7 +71,11 @@ class Interner(Generic[K]):
 
     def encode(self, items: Sequence[K]) -> npt.NDArray[np.int64]:
         """Codes of ``items``; unseen items get the next codes."""
-        codes = np.fromiter(map(self._codes.get, items, repeat(-1)), np.int64, len(items))
+        return self.assign(items, self.lookup(items))
+
+    def assign(self, items: Sequence[K], codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """``codes`` (from :meth:`lookup` of ``items``, nothing assigned since) completed:
+        the ``-1`` of unseen items replaced, in place, by the next codes."""
         missing = np.flatnonzero(codes < 0)
         if len(missing):
             known, values = self._codes, self.values
@@ -87,6 +91,11 @@ class Interner(Generic[K]):
     def get(self, item: K) -> int | None:
         """The code of ``item`` or ``None``, without assigning."""
         return self._codes.get(item)
+
+    def lookup(self, items: Sequence[K]) -> npt.NDArray[np.int64]:
+        """Codes of ``items``, ``-1`` for unseen ones; assigns nothing (one C-level dict
+        lookup per item)."""
+        return np.fromiter(map(self._codes.get, items, repeat(-1)), np.int64, len(items))
 
 
 class IntIndex:
@@ -154,6 +163,22 @@ class IntIndex:
     def nbytes(self) -> int:
         """Bytes of the numpy arrays (keys by code, sorted keys, their codes)."""
         return self.keys.view.nbytes + self._sorted.nbytes + self._sorted_codes.nbytes
+
+    def find(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Codes of any ``keys``, ``-1`` for unseen ones; assigns nothing."""
+        codes = np.full(len(keys), -1, dtype=np.int64)
+        if len(self._sorted):
+            pos = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+            found = self._sorted[pos] == keys
+            codes[found] = self._sorted_codes[pos[found]]
+        if self._recent:
+            missing = np.flatnonzero(codes < 0)
+            if len(missing):
+                wanted = keys[missing].tolist()
+                codes[missing] = np.fromiter(
+                    map(self._recent.get, wanted, repeat(-1)), np.int64, len(wanted)
+                )
+        return codes
 
     def get(self, key: int) -> int | None:
         """The code of ``key`` or ``None``, without assigning."""

@@ -1,4 +1,5 @@
-"""Engine configuration: windows, retained horizon, clock skew, de-duplication, k limit."""
+"""Engine configuration: windows, retained horizon, clock skew, de-duplication, k limit and
+capacity limits."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ from dataclasses import dataclass
 from rankstream.engine.measure import VIEWS, Measure
 from rankstream.engine.windows import DAY, DEFAULT_WINDOWS, MINUTE, WindowSpec
 from rankstream.errors import ConfigError
+
+VIDEO_CODE_LIMIT = (1 << 31) - 1
+"""The most distinct videos the encoding holds (31-bit codes in cell and series keys)."""
+LABEL_CODE_LIMIT = (1 << 16) - 1
+"""The most distinct categories, and regions, the encoding holds (16-bit codes, 0 = absent)."""
+CELL_CODE_LIMIT = (1 << 31) - 1
+"""The most distinct cells the encoding holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,21 @@ class EngineConfig:
     ``dedup_horizon`` / ``dedup_capacity``: an ``event_id`` seen within this much arrival time
     is a duplicate; at most ``dedup_capacity`` ids are remembered (oldest evicted first).
     ``candidate_size``: how many leading items a cached ranking keeps (at least ``max_k``).
+
+    Capacity limits bound the engine's tables, hence its memory. They apply to NEW values:
+    an event that would add a video, category, region or cell beyond its limit is screened
+    out as ``OVER_CAPACITY`` (see :class:`~rankstream.engine.screening.Screening`); events
+    of known ones are always counted, and replayed events are never refused, so lowering a
+    limit below what the engine already holds only stops growth.
+
+    ``max_videos``: distinct video ids (below 2^31).
+    ``max_categories`` / ``max_regions``: distinct labels of each (at most 65,535).
+    ``max_cells``: distinct (video, category, region) cells (below 2^31). Every cell creates
+    at most 4 series (one per scope kind), so this bounds series and memory: a cell costs
+    about 500 bytes of tables and window values, measured (``TopKEngine.memory()`` and
+    tracemalloc) at 530 to 560 bytes per cell including the ids and the minute and hour
+    buckets of realistic traffic, so the default 20 million cells are about 11 GB; see
+    docs/ENGINE.md, "Capacity limits".
     """
 
     windows: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
@@ -29,6 +52,10 @@ class EngineConfig:
     max_k: int = 1000
     candidate_size: int = 2000
     measure: Measure = VIEWS
+    max_videos: int = 10_000_000
+    max_categories: int = LABEL_CODE_LIMIT
+    max_regions: int = LABEL_CODE_LIMIT
+    max_cells: int = 20_000_000
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting to change."""
@@ -48,6 +75,15 @@ class EngineConfig:
             raise ConfigError("max_skew, dedup_horizon and dedup_capacity must be >= 0")
         if not 1 <= self.max_k <= self.candidate_size:
             raise ConfigError("max_k must be between 1 and candidate_size")
+        limits = (
+            ("max_videos", self.max_videos, VIDEO_CODE_LIMIT),
+            ("max_categories", self.max_categories, LABEL_CODE_LIMIT),
+            ("max_regions", self.max_regions, LABEL_CODE_LIMIT),
+            ("max_cells", self.max_cells, CELL_CODE_LIMIT),
+        )
+        for name, value, most in limits:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+                raise ConfigError(f"{name} must be an integer from 0 to {most:,}, got {value!r}")
 
     def window(self, name: str) -> WindowSpec | None:
         """The window called ``name``, or ``None``."""

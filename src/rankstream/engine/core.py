@@ -9,6 +9,15 @@ Data model
 - Each window keeps one running value per series: the sum over its current ``[start, end)``.
   When the clock moves a window on, the buckets it leaves are subtracted.
 
+Feeding it
+----------
+Events go in through a :class:`~rankstream.engine.screening.Screening`, a transaction:
+:meth:`TopKEngine.screening` opens one for an arrival time, its ``screen`` decides each
+event (too new, duplicate, over a capacity limit, or accepted) without changing the
+engine, and :meth:`TopKEngine.commit` counts the accepted events. A durable caller logs
+them in between, and on restart feeds the log to :meth:`TopKEngine.replay`, which never
+refuses anything. :meth:`TopKEngine.ingest` is screening, screen and commit in one call.
+
 The engine is pure: it never reads the system clock, does no I/O and owns no threads.
 Calls must not overlap (one writer); :meth:`top_k` may update caches, so it is a writer too.
 """
@@ -24,7 +33,12 @@ import numpy.typing as npt
 
 from rankstream.engine.buckets import BucketStore, group_by_bucket, sum_by
 from rankstream.engine.columns import Column, Interner, IntIndex, id_sort_keys
-from rankstream.engine.config import EngineConfig
+from rankstream.engine.config import (
+    CELL_CODE_LIMIT,
+    LABEL_CODE_LIMIT,
+    VIDEO_CODE_LIMIT,
+    EngineConfig,
+)
 from rankstream.engine.dedup import Deduplicator
 from rankstream.engine.events import MAX_LABEL_CHARS, EventBatch
 from rankstream.engine.ranking import (
@@ -35,6 +49,14 @@ from rankstream.engine.ranking import (
     build_leaderboard,
     higher_bound,
 )
+from rankstream.engine.screening import (
+    ACCEPTED,
+    DUPLICATE,
+    OVER_CAPACITY,
+    TOO_NEW,
+    CapacityRefusal,
+    Screening,
+)
 from rankstream.engine.snapshot import decode, encode, pack_array, unpack_array
 from rankstream.engine.split import split_state
 from rankstream.engine.touchlog import TouchLog
@@ -42,16 +64,21 @@ from rankstream.engine.windows import WindowSpec
 from rankstream.errors import CapacityError, InvalidQuery, SnapshotError
 
 IntArray = npt.NDArray[np.int64]
+_LookedUp = tuple[IntArray, IntArray | None, IntArray | None]  # video, category, region codes
+_MaybeLookedUp = tuple[IntArray | None, IntArray | None, IntArray | None]
 
-ACCEPTED = 0
-"""Event status: counted."""
-DUPLICATE = 1
-"""Event status: its ``event_id`` was already accepted within the de-dup horizon."""
-TOO_NEW = 2
-"""Event status: timestamp more than ``max_skew`` ahead of wall-clock time."""
+__all__ = [
+    "ACCEPTED",
+    "DUPLICATE",
+    "OVER_CAPACITY",
+    "TOO_NEW",
+    "CapacityRefusal",
+    "EngineStats",
+    "IngestResult",
+    "Screening",
+    "TopKEngine",
+]
 
-_LABEL_LIMIT = 1 << 16  # cell keys hold category and region codes in 16 bits each
-_VIDEO_LIMIT = 1 << 31
 _RESULT_CACHE_SIZE = 4096
 _ANY = 0  # the "no filter" / "absent" code for category and region
 
@@ -64,17 +91,21 @@ class EngineStats:
     duplicates: int = 0
     rejected_too_new: int = 0
     late_dropped: int = 0
+    rejected_over_capacity: int = 0
 
 
 @dataclass(slots=True)
 class IngestResult:
-    """What one :meth:`TopKEngine.ingest` call did; ``status`` has one code per event."""
+    """What one :meth:`TopKEngine.ingest` call did; ``status`` has one code per event and
+    ``refusals`` one :class:`CapacityRefusal` per :data:`OVER_CAPACITY` event."""
 
     status: npt.NDArray[np.int8]
     accepted: int
     duplicates: int
     rejected_too_new: int
     late_dropped: int
+    over_capacity: int = 0
+    refusals: list[CapacityRefusal] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -95,8 +126,8 @@ class TopKEngine:
     """Exact top-k over every configured window and scope. See the module docstring.
 
     Build one with a config (``TopKEngine(config)``) or from a snapshot
-    (:meth:`restore`). Feed it with :meth:`ingest` and :meth:`tick`; read it with
-    :meth:`top_k`.
+    (:meth:`restore`). Feed it with :meth:`screening` and :meth:`commit` (or :meth:`ingest`
+    for both), :meth:`replay` and :meth:`tick`; read it with :meth:`top_k`.
     """
 
     def __init__(self, config: EngineConfig | None = None) -> None:
@@ -123,54 +154,83 @@ class TopKEngine:
         self._boards: dict[tuple[int, int], Leaderboard] = {}
         # Answers are reused until the next batch or clock move: (log seq, now) -> result.
         self._results: dict[tuple[object, ...], tuple[tuple[int, int | None], TopKResult]] = {}
+        # Replaced whenever events are counted: a screening is valid while it holds this one.
+        self._token = object()
 
     # ------------------------------------------------------------------ ingest
 
     def ingest(self, batch: EventBatch, wall_time: int) -> IngestResult:
-        """Count a batch of events that arrived at ``wall_time`` (epoch ms).
-
-        The same as :meth:`screen` followed by :meth:`apply` of the accepted events.
-        """
-        status = self.screen(batch, wall_time)
-        keep = np.flatnonzero(status == ACCEPTED)
-        late = 0
-        if len(keep):
-            late = self.apply(batch if len(keep) == len(batch) else batch.take(keep))
+        """Count a batch of events that arrived at ``wall_time`` (epoch ms): a
+        :meth:`screening` of it, committed at once (:meth:`commit`)."""
+        screening = self.screening(wall_time)
+        status = screening.screen(batch)
+        refusals = screening.capacity_reasons()
+        if screening.accepted == len(batch):
+            accepted = batch
+        else:
+            accepted = batch.take(np.flatnonzero(status == ACCEPTED))
+        late = self.commit(screening, accepted)
         return IngestResult(
             status=status,
-            accepted=len(keep),
-            duplicates=int(np.count_nonzero(status == DUPLICATE)),
-            rejected_too_new=int(np.count_nonzero(status == TOO_NEW)),
+            accepted=screening.accepted,
+            duplicates=screening.duplicates,
+            rejected_too_new=screening.too_new,
             late_dropped=late,
+            over_capacity=screening.over_capacity,
+            refusals=refusals,
         )
 
-    def screen(self, batch: EventBatch, wall_time: int) -> npt.NDArray[np.int8]:
-        """Decide, without counting, which events of a batch are accepted.
+    def screening(self, wall_time: int) -> Screening:
+        """A new :class:`~rankstream.engine.screening.Screening` of events arriving at
+        ``wall_time`` (epoch ms): it decides which events would be counted, and why the
+        others are not, without changing the engine. Count its accepted events with
+        :meth:`commit`, or drop it; it is valid until the engine next counts events."""
+        return Screening(self, wall_time)
 
-        Events beyond ``wall_time + max_skew`` are :data:`TOO_NEW`; events whose
-        ``event_id`` was accepted within the de-dup horizon (or earlier in this batch) are
-        :data:`DUPLICATE`. The ids of the accepted events are remembered from now on, so a
-        caller that persists the accepted events before applying them (the durable service)
-        must :meth:`apply` exactly those, in order.
+    def commit(self, screening: Screening, accepted: EventBatch) -> int:
+        """Count the events ``screening`` accepted; return how many of them were late
+        (older than the horizon: counted toward ``all`` only, and in ``late_dropped``).
+
+        ``accepted`` must be exactly the :data:`ACCEPTED` events of all the screening's
+        ``screen`` calls, in order (concatenated). Commit remembers their ``event_id``s as
+        arrived at the screening's ``wall_time`` (after forgetting the ids older than the
+        de-dup horizon), adds the screening's duplicate, too-new and over-capacity counts
+        to :attr:`stats`, advances the clock to the newest timestamp and applies the events
+        to every window. It cannot fail for a current screening and its accepted events;
+        a stale screening (the engine counted events since it was made), another engine's,
+        or a batch of the wrong size raises :class:`RuntimeError` or :class:`ValueError`
+        before anything changes. A screening commits once.
         """
-        status = np.zeros(len(batch), dtype=np.int8)
-        status[batch.timestamps > wall_time + self.config.max_skew] = TOO_NEW
-        self.stats.rejected_too_new += int(np.count_nonzero(status))
-        self.stats.duplicates += self._drop_duplicates(batch, status, wall_time)
-        return status
+        if screening._engine is not self:
+            raise ValueError("the screening belongs to another engine")
+        screening._ensure_current()
+        if len(accepted) != screening.accepted:
+            raise ValueError(
+                f"commit got {len(accepted)} events; the screening accepted {screening.accepted}"
+            )
+        self.stats.duplicates += screening.duplicates
+        self.stats.rejected_too_new += screening.too_new
+        self.stats.rejected_over_capacity += screening.over_capacity
+        return self._count(accepted, screening.wall_time, screening._lookups_for(accepted))
 
-    def apply(self, batch: EventBatch) -> int:
-        """Count accepted events (as screened) in every window whose bounds hold them.
+    def replay(self, batch: EventBatch, wall_time: int) -> int:
+        """Count events already accepted and logged, which arrived at ``wall_time``; return
+        how many were late (see :meth:`commit`).
 
-        The clock first advances to the newest timestamp. Events older than the horizon
-        count toward ``all`` only; their number is returned (and added to ``late_dropped``).
+        Nothing is refused: no skew, de-dup or capacity check, so events acknowledged to
+        clients are counted even if the settings changed since (capacity limits bound NEW
+        values; replayed ones may exceed a lowered limit). De-dup memory is kept as a
+        commit keeps it: ids older than the horizon at ``wall_time`` are forgotten, the
+        batch's ids are remembered under ``wall_time``. Replaying the accepted events of
+        committed screenings, group by group with their wall times (an empty batch for a
+        group that accepted nothing), rebuilds the state those commits made, snapshot
+        byte for byte; duplicate and rejection statistics are the caller's to restore.
+
+        Raises :class:`CapacityError`, before changing anything, only if the batch would
+        overflow the fixed-width encoding (2^31 - 1 videos or cells, 65,535 categories or
+        regions), which no screened event can do.
         """
-        if len(batch) == 0:
-            return 0
-        late = self._apply(batch)
-        self.stats.accepted += len(batch)
-        self.stats.late_dropped += late
-        return late
+        return self._count(batch, wall_time)
 
     def tick(self, wall_time: int) -> None:
         """Advance the clock to ``wall_time`` if it is ahead (so windows empty when idle)."""
@@ -178,27 +238,27 @@ class TopKEngine:
             self._advance(wall_time)
         self._dedup.expire(wall_time)
 
-    def _drop_duplicates(
-        self, batch: EventBatch, status: npt.NDArray[np.int8], wall_time: int
-    ) -> int:
-        if batch.event_ids is None:
-            return 0
+    def _count(self, batch: EventBatch, wall_time: int, hint: _MaybeLookedUp | None = None) -> int:
+        """Remember ``batch``'s ids under ``wall_time`` and apply it (see :meth:`commit`).
+        ``hint``: codes of the batch already looked up (by a screening)."""
+        looked_up = self._look_up(batch, hint)  # raises, before any change, past the encoding
+        self._token = object()
         self._dedup.expire(wall_time)
-        event_ids = batch.event_ids
-        if status.any():  # events already refused are not remembered
-            states = status.tolist()
-            event_ids = [
-                e if s == ACCEPTED else None for e, s in zip(event_ids, states, strict=True)
-            ]
-        duplicates = self._dedup.admit(event_ids, wall_time)
-        status[duplicates] = DUPLICATE
-        return len(duplicates)
+        if batch.event_ids is not None:
+            ids = [e for e in batch.event_ids if e is not None]
+            self._dedup.remember(ids, wall_time)
+        if len(batch) == 0:
+            return 0
+        late = self._apply(batch, looked_up)
+        self.stats.accepted += len(batch)
+        self.stats.late_dropped += late
+        return late
 
-    def _apply(self, batch: EventBatch) -> int:
+    def _apply(self, batch: EventBatch, looked_up: _LookedUp) -> int:
         ts = batch.timestamps
         newest = int(ts.max())
         self._advance(newest if self.now is None else max(self.now, newest))
-        cells, inverse = self._encode_cells(batch)
+        cells, inverse = self._encode_cells(batch, looked_up)
         series = self._cell_series.view[cells]  # (cells, 4) series ids, -1 where absent
         quantities = batch.quantities
         self._add(self._windows_all(), series, sum_by(inverse, len(cells), quantities))
@@ -241,34 +301,74 @@ class TopKEngine:
 
     # ------------------------------------------------------------------ tables
 
-    def _encode_cells(self, batch: EventBatch) -> tuple[IntArray, IntArray]:
-        """The batch's distinct cells (codes) and, per event, its position among them."""
-        videos = self._videos.encode(batch.video_ids)
+    def _look_up(self, batch: EventBatch, hint: _MaybeLookedUp | None = None) -> _LookedUp:
+        """The batch's video, category and region codes (``-1`` where new; assigns none).
+
+        Raises :class:`CapacityError` if the batch would overflow the fixed-width codes.
+        That costs nothing (the lookups are needed anyway) unless a table is within
+        ``len(batch)`` of its code limit. Screened events always fit (the limits are at
+        most the code limits), so this only guards replay of a log no screening wrote.
+        """
+        known: _MaybeLookedUp = hint or (None, None, None)
+        videos = known[0] if known[0] is not None else self._videos.lookup(batch.video_ids)
+        _check_room("videos", batch.video_ids, videos, len(self._videos), VIDEO_CODE_LIMIT)
+        categories = regions = None
+        if batch.categories is not None:
+            categories = known[1]
+            if categories is None:
+                categories = self._categories.lookup(batch.categories)
+            held = len(self._categories) - 1
+            _check_room("categories", batch.categories, categories, held, LABEL_CODE_LIMIT)
+        if batch.regions is not None:
+            regions = known[2]
+            if regions is None:
+                regions = self._regions.lookup(batch.regions)
+            held = len(self._regions) - 1
+            _check_room("regions", batch.regions, regions, held, LABEL_CODE_LIMIT)
+        cells = len(self._cells)
+        if cells + len(batch) > CELL_CODE_LIMIT and (
+            cells + self._distinct_new_cells(batch) > CELL_CODE_LIMIT
+        ):
+            raise CapacityError(_past_encoding("cells", CELL_CODE_LIMIT))
+        return videos, categories, regions
+
+    def _distinct_new_cells(self, batch: EventBatch) -> int:
+        """How many distinct cells ``batch`` would add (slow: Python over every event)."""
+        absent: list[str | None] = [None] * len(batch)
+        categories = absent if batch.categories is None else batch.categories
+        regions = absent if batch.regions is None else batch.regions
+        added = 0
+        for video, category, region in set(zip(batch.video_ids, categories, regions, strict=True)):
+            v = self._videos.get(video)
+            c = self._categories.get(category)
+            r = self._regions.get(region)
+            if (
+                v is None
+                or c is None
+                or r is None
+                or self._cells.get(v << 32 | c << 16 | r) is None
+            ):
+                added += 1
+        return added
+
+    def _encode_cells(self, batch: EventBatch, looked_up: _LookedUp) -> tuple[IntArray, IntArray]:
+        """The batch's distinct cells (codes) and, per event, its position among them.
+        ``looked_up`` is :meth:`_look_up` of the batch, which checked the code limits."""
+        videos = self._videos.assign(batch.video_ids, looked_up[0])
         added = len(self._videos) - self._video_keys.size
         if added:
-            if len(self._videos) > _VIDEO_LIMIT:
-                raise CapacityError(f"more than {_VIDEO_LIMIT} distinct videos")
             self._video_keys.extend(id_sort_keys(self._videos.values[-added:]))
         keys = videos << 32
-        if batch.categories is not None:
-            keys |= self._encode_labels(self._categories, batch.categories, "categories") << 16
-        if batch.regions is not None:
-            keys |= self._encode_labels(self._regions, batch.regions, "regions")
+        if batch.categories is not None and looked_up[1] is not None:
+            keys |= self._categories.assign(batch.categories, looked_up[1]) << 16
+        if batch.regions is not None and looked_up[2] is not None:
+            keys |= self._regions.assign(batch.regions, looked_up[2])
         unique_keys, inverse = np.unique(keys, return_inverse=True)
         before = len(self._cells)
         codes = self._cells.encode_unique(unique_keys)
         if len(self._cells) > before:
             self._add_cells(self._cells.keys.view[before:])
         return codes, inverse
-
-    @staticmethod
-    def _encode_labels(
-        interner: Interner[str | None], labels: Sequence[str | None], name: str
-    ) -> IntArray:
-        codes = interner.encode(labels)
-        if len(interner) > _LABEL_LIMIT:
-            raise CapacityError(f"more than {_LABEL_LIMIT - 1} distinct {name}")
-        return codes
 
     def _add_cells(self, keys: IntArray) -> None:
         """Create the series of new cells (video, category, region): up to four each, all
@@ -341,7 +441,9 @@ class TopKEngine:
 
         ``bucket_entries`` counts (cell, bucket) pairs; each costs ``bucket_entry_bytes``.
         The video id strings and their dict are not in ``numpy_bytes`` (the benchmark
-        measures the whole object graph).
+        measures the whole object graph). Each capacity limit is there beside its use:
+        ``videos`` / ``max_videos``, ``categories`` / ``max_categories``, ``regions`` /
+        ``max_regions``, ``cells`` / ``max_cells``.
         """
         columns = [self._video_keys, self._cell_series, self._series_video, self._series_scope]
         columns += [w.values for w in self._windows]
@@ -361,6 +463,12 @@ class TopKEngine:
             "dedup_ids": len(self._dedup),
             "dedup_evicted": self._dedup.evicted,
             "dedup_bytes": self._dedup.approx_bytes,
+            "max_videos": self.config.max_videos,
+            "categories": len(self._categories) - 1,
+            "max_categories": self.config.max_categories,
+            "regions": len(self._regions) - 1,
+            "max_regions": self.config.max_regions,
+            "max_cells": self.config.max_cells,
         }
 
     # ------------------------------------------------------------------ snapshots
@@ -439,7 +547,7 @@ class TopKEngine:
                 "configuration that took it"
             )
         self.now = state["now"]
-        self.stats = EngineStats(*state["stats"])
+        self.stats = EngineStats(*state["stats"])  # older snapshots hold fewer counters
         self._videos = Interner(state["videos"])
         self._video_keys = Column.of(unpack_array(state["video_keys"]))
         self._categories = Interner([None, *state["categories"]])
@@ -568,7 +676,32 @@ class TopKEngine:
         return trimmed
 
 
-_STAT_FIELDS = ("accepted", "duplicates", "rejected_too_new", "late_dropped")
+def _check_room(
+    name: str, values: Sequence[str | None], codes: IntArray, held: int, most: int
+) -> None:
+    """Raise :class:`CapacityError` if the distinct ``values`` without a code (``-1``) would
+    take ``held`` past ``most``; cheap unless the events without a code could."""
+    if held + len(values) <= most:
+        return
+    missing = np.flatnonzero(codes < 0).tolist()
+    if held + len(missing) > most and held + len({values[i] for i in missing}) > most:
+        raise CapacityError(_past_encoding(name, most))
+
+
+def _past_encoding(name: str, most: int) -> str:
+    return (
+        f"these events would take the distinct {name} past the encoding's limit of {most}; "
+        "no screening accepted them"
+    )
+
+
+_STAT_FIELDS = (  # in snapshot order: new counters go last
+    "accepted",
+    "duplicates",
+    "rejected_too_new",
+    "late_dropped",
+    "rejected_over_capacity",
+)
 
 
 def _spec_state(spec: WindowSpec) -> list[object]:
