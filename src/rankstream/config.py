@@ -249,6 +249,10 @@ class ServiceConfig(BaseSettings):
             dedup_capacity=self.dedup_capacity,
             max_k=self.max_k,
             candidate_size=max(2000, 2 * self.max_k),
+            max_videos=self.max_videos,
+            max_categories=self.max_categories,
+            max_regions=self.max_regions,
+            max_cells=self.max_cells,
         )
         config.validate()
         return config

@@ -46,7 +46,7 @@ def fill(directory: Path) -> Path:
     """Write a file until the filesystem is full; the file (delete it to free the space)."""
     filler = directory / "filler"
     for size in (65536, 512):  # big blocks, then the last partial one
-        with open(filler, "ab") as handle:
+        with open(filler, "ab", buffering=0) as handle:  # unbuffered: close flushes nothing
             while wrote(handle, b"\0" * size):
                 pass
     return filler
@@ -56,7 +56,6 @@ def wrote(handle: BinaryIO, chunk: bytes) -> bool:
     """Whether ``chunk`` was written; ``False`` when the disk is full (other errors raise)."""
     try:
         handle.write(chunk)
-        handle.flush()
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise

@@ -27,8 +27,9 @@ class CorruptRecord(RankstreamError):
 class LoggedBatch:
     """One durable log record: events accepted together, screened at ``wall_time``.
 
-    ``raw`` holds each event's JSON as received. ``duplicates`` / ``rejected`` count the
-    group's events that were not logged, so statistics survive a restart.
+    ``raw`` holds each event's JSON as received. ``duplicates`` / ``rejected`` (too new) /
+    ``over_capacity`` count the group's events the engine refused, so its statistics survive
+    a restart.
     """
 
     seq: int
@@ -37,6 +38,7 @@ class LoggedBatch:
     raw: list[bytes]
     duplicates: int = 0
     rejected: int = 0
+    over_capacity: int = 0
 
 
 class DeadLetter(msgspec.Struct, frozen=True):

@@ -6,8 +6,10 @@ cost of an fsync is shared by every request waiting in the group. WAL mode lets 
 (replay, analytics) run beside the single writer.
 
 Tables:
-- ``batches(seq, wall_time, events, duplicates, rejected, payload)``: the events accepted
-  by one group of requests, screened at ``wall_time``; ``payload`` is their JSON array.
+- ``batches(seq, wall_time, events, duplicates, rejected, payload, over_capacity)``: the
+  events accepted by one group of requests, screened at ``wall_time``; ``payload`` is their
+  JSON array; the counts say how many the engine refused (duplicate, too new, over a
+  capacity limit), so replay restores its statistics.
 - ``idempotency(key, created, response)``: a request's key and its stored answer,
   written in the same transaction as its events, so a key holds across crashes.
 - ``dead_letters(id, received, field, reason, event)``: the newest rejected events (bounded),
@@ -35,7 +37,8 @@ CREATE TABLE IF NOT EXISTS batches (
     events INTEGER NOT NULL,
     duplicates INTEGER NOT NULL,
     rejected INTEGER NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    over_capacity INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
@@ -66,10 +69,11 @@ class GroupRecord:
     wall_time: int
     events: int
     duplicates: int
-    rejected: int
+    rejected: int  # too new
     payload: bytes | None
     answers: list[tuple[str, bytes]]
     letters: list[DeadLetter] = field(default_factory=list)
+    over_capacity: int = 0
 
 
 class SqliteEventLog:
@@ -92,6 +96,11 @@ class SqliteEventLog:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "over_capacity" not in columns:  # a log written before capacity limits
+            self._db.execute(
+                "ALTER TABLE batches ADD COLUMN over_capacity INTEGER NOT NULL DEFAULT 0"
+            )
 
     def close(self) -> None:
         """Close the database (checkpointing the WAL into the main file)."""
@@ -114,13 +123,15 @@ class SqliteEventLog:
         try:
             if record.payload is not None:
                 cursor = db.execute(
-                    "INSERT INTO batches (wall_time, events, duplicates, rejected, payload)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO batches"
+                    " (wall_time, events, duplicates, rejected, over_capacity, payload)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         record.wall_time,
                         record.events,
                         record.duplicates,
                         record.rejected,
+                        record.over_capacity,
                         record.payload,
                     ),
                 )
@@ -180,13 +191,13 @@ class SqliteEventLog:
     def replay(self, after: int, decoder: EventDecoder) -> Iterator[LoggedBatch]:
         """Records with ``seq > after``, in order, their events decoded by ``decoder``."""
         cursor = self._db.execute(
-            "SELECT seq, wall_time, duplicates, rejected, payload FROM batches"
+            "SELECT seq, wall_time, duplicates, rejected, over_capacity, payload FROM batches"
             " WHERE seq > ? ORDER BY seq",
             (after,),
         )
-        for seq, wall_time, duplicates, rejected, payload in cursor:
+        for seq, wall_time, duplicates, rejected, over_capacity, payload in cursor:
             batch, raw = decode_events(payload, decoder)
-            yield LoggedBatch(seq, wall_time, batch, raw, duplicates, rejected)
+            yield LoggedBatch(seq, wall_time, batch, raw, duplicates, rejected, over_capacity)
 
     def last_seq(self) -> int:
         """The highest sequence ever written (0 for an empty log)."""

@@ -38,6 +38,7 @@ from rankstream.engine import (
     TOO_NEW,
     EngineConfig,
     EventBatch,
+    Screening,
     TopKEngine,
     TopKResult,
 )
@@ -86,6 +87,7 @@ class _Screened:
     raw: list[bytes]
     duplicates: int
     too_new: int
+    over_capacity: int
     letters: list[DeadLetter]
 
 
@@ -194,9 +196,10 @@ class IngestPipeline:
             break
         decoder = EventDecoder(self.engine_config.measure)
         for record in self.log.replay(self.stats.restored_from_seq, decoder):
-            self.engine.ingest(record.batch, record.wall_time)
+            self.engine.replay(record.batch, record.wall_time)  # logged: never refused
             self.engine.stats.duplicates += record.duplicates
             self.engine.stats.rejected_too_new += record.rejected
+            self.engine.stats.rejected_over_capacity += record.over_capacity
             self.stats.replayed_batches += 1
             self.stats.replayed_events += len(record.batch)
             self.stats.last_applied_seq = record.seq
@@ -398,19 +401,21 @@ class IngestPipeline:
         parts: list[EventBatch] = []
         raws: list[bytes] = []
         letters: list[DeadLetter] = []
-        duplicates = rejected = 0
+        duplicates = too_new = over_capacity = 0
         with self._lock:
+            screening = self.engine.screening(wall)  # changes nothing until committed
             for sub in group:
                 key = sub.idempotency_key
                 if key is not None and key in stored:
                     answers.append((stored[key], True))
                     continue
-                screened = self._screen(sub, wall)
+                screened = self._screen(sub, screening)
                 if key is not None:
                     stored[key] = screened.answer
                 answers.append((screened.answer, False))
                 duplicates += screened.duplicates
-                rejected += screened.too_new
+                too_new += screened.too_new
+                over_capacity += screened.over_capacity
                 letters.extend(screened.letters)
                 if len(screened.batch):
                     parts.append(screened.batch)
@@ -425,10 +430,13 @@ class IngestPipeline:
             wall_time=wall,
             events=len(batch),
             duplicates=duplicates,
-            rejected=rejected,
-            # A record also when nothing was accepted but some were duplicates or too new:
+            rejected=too_new,
+            over_capacity=over_capacity,
+            # A record also when nothing was accepted but some were refused by the engine:
             # replay restores those counts from it (a kill -9 must not lose them).
-            payload=encode_events(raws) if len(batch) or duplicates or rejected else None,
+            payload=encode_events(raws)
+            if len(batch) or duplicates or too_new or over_capacity
+            else None,
             answers=fresh_keys,
             letters=letters,
         )
@@ -436,13 +444,13 @@ class IngestPipeline:
         try:
             seq = self.log.append(record)  # durable when this returns
         except StorageFailure as exc:
-            self._refuse(group, exc)
+            self._refuse(group, exc)  # the screening is dropped: no trace of the group
             return
         self.stats.commit_seconds_total += time.perf_counter() - started
         self.storage_problem = None
         with self._lock:
             if seq is not None:
-                self.engine.apply(batch)
+                self.engine.commit(screening, batch)  # cannot fail: every limit was screened
                 self._publish()
                 self.stats.last_applied_seq = seq
                 self.stats.events_logged += len(batch)
@@ -455,26 +463,29 @@ class IngestPipeline:
             self.stats.idempotent_replays += answer[1]
             sub.future.set_result(answer)
 
-    def _screen(self, sub: Submission, wall: int) -> _Screened:
+    def _screen(self, sub: Submission, screening: Screening) -> _Screened:
         """The request's answer, its accepted events, their raw JSON, and its dead letters."""
-        status = self.engine.screen(sub.batch, wall)
-        keep = np.flatnonzero(status == ACCEPTED)
-        errors = list(sub.errors)
-        letters = list(sub.letters)
+        status = screening.screen(sub.batch)
         skew_s = self.engine_config.max_skew // 1000
-        for i in np.flatnonzero(status == TOO_NEW).tolist():
-            message = f"timestamp: more than {skew_s} s ahead of server time"
-            errors.append((sub.positions[i], message))
-            letters.append(dead_letter(sub.raw[i], "timestamp", message, wall))
-        errors.sort()
+        too_new = f"timestamp: more than {skew_s} s ahead of server time"
+        refused = [(int(row), "timestamp", too_new) for row in np.flatnonzero(status == TOO_NEW)]
+        too_new_count = len(refused)
+        refused += [
+            (r.row, r.field, f"{r.field}: {r.message}") for r in screening.capacity_reasons()
+        ]
+        errors = sorted([*sub.errors, *((sub.positions[row], why) for row, _, why in refused)])
+        letters = list(sub.letters)
+        letters += [
+            dead_letter(sub.raw[row], at, why, screening.wall_time) for row, at, why in refused
+        ]
+        keep = np.flatnonzero(status == ACCEPTED)
         duplicates = int(np.count_nonzero(status == DUPLICATE))
-        too_new = len(errors) - len(sub.errors)
-        outcome = IngestOutcome(len(keep), len(errors), duplicates, errors)
-        answer = self.encode_answer(outcome)
-        if len(keep) == len(sub.batch):
-            return _Screened(answer, sub.batch, sub.raw, duplicates, too_new, letters)
-        raw = [sub.raw[i] for i in keep.tolist()]
-        return _Screened(answer, sub.batch.take(keep), raw, duplicates, too_new, letters)
+        answer = self.encode_answer(IngestOutcome(len(keep), len(errors), duplicates, errors))
+        batch, raw = sub.batch, sub.raw
+        if len(keep) < len(batch):
+            batch, raw = batch.take(keep), [raw[i] for i in keep.tolist()]
+        over_capacity = len(refused) - too_new_count
+        return _Screened(answer, batch, raw, duplicates, too_new_count, over_capacity, letters)
 
     def _refuse(self, group: list[Submission], exc: StorageFailure) -> None:
         """The log could not take the group: answer its requests with the storage error."""
