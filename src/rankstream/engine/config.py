@@ -38,10 +38,14 @@ class EngineConfig:
     ``max_categories`` / ``max_regions``: distinct labels of each (at most 65,535).
     ``max_cells``: distinct (video, category, region) cells (below 2^31). Every cell creates
     at most 4 series (one per scope kind), so this bounds series and memory: a cell costs
-    about 500 bytes of tables and window values, measured (``TopKEngine.memory()`` and
-    tracemalloc) at 530 to 560 bytes per cell including the ids and the minute and hour
-    buckets of realistic traffic, so the default 20 million cells are about 11 GB; see
-    docs/ENGINE.md, "Capacity limits".
+    56 bytes of tables plus, per new series, 40 (index, columns) and 8 per window (104
+    with the 8 default windows), plus 16 per minute or hour bucket it appears in.
+    Measured on the benchmark's generated stream (10 M events, 1 M videos; 3.05 series and
+    3.0 bucket entries per cell), ``memory()`` gives 431 numpy bytes per cell and
+    tracemalloc 699 bytes per cell for everything the engine allocated (video ids, growth
+    slack and touch log included); with every cell a new video (4 series each), 516 and
+    873. Budget about 0.7 to 0.9 KB per cell: the default 20 million cells is about 14 to
+    18 GB. See docs/ENGINE.md, "Capacity limits".
     """
 
     windows: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
