@@ -150,9 +150,10 @@ class ServiceConfig(BaseSettings):
         default=65_535, ge=1, le=65_535, description="Most distinct regions the engine holds."
     )
     max_cells: int = Field(
-        default=20_000_000,
+        default=10_000_000,
         ge=1,
-        description="Most cells (a video in one category and region) the engine holds.",
+        description="Most cells (a video in one category and region) the engine holds;"
+        " budget 0.7-0.9 KB of memory each.",
     )
 
     if not TYPE_CHECKING:  # mypy keeps the keyword signature pydantic derives from the fields

@@ -44,8 +44,8 @@ class EngineConfig:
     3.0 bucket entries per cell), ``memory()`` gives 431 numpy bytes per cell and
     tracemalloc 699 bytes per cell for everything the engine allocated (video ids, growth
     slack and touch log included); with every cell a new video (4 series each), 516 and
-    873. Budget about 0.7 to 0.9 KB per cell: the default 20 million cells is about 14 to
-    18 GB. See docs/ENGINE.md, "Capacity limits".
+    873. Budget about 0.7 to 0.9 KB per cell: the default 10 million cells is about 7 to
+    9 GB, leaving room on a 24 GiB machine. See docs/ENGINE.md, "Capacity limits".
     """
 
     windows: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
@@ -59,7 +59,7 @@ class EngineConfig:
     max_videos: int = 10_000_000
     max_categories: int = LABEL_CODE_LIMIT
     max_regions: int = LABEL_CODE_LIMIT
-    max_cells: int = 20_000_000
+    max_cells: int = 10_000_000
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting to change."""
