@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankstream.engine import (
@@ -27,6 +27,7 @@ from rankstream.engine import (
 from rankstream.engine.snapshot import decode, encode
 from rankstream.engine.windows import HOUR, MINUTE
 from rankstream.errors import CapacityError, ConfigError
+from tests.budget import examples
 from tests.engine.oracle import Oracle
 from tests.engine.test_exactness import check_against_oracle
 
@@ -353,7 +354,7 @@ def to_events(request: Request, wall: int) -> list[ViewEvent]:
     return [ViewEvent(v, wall + off, c, r, e) for v, off, c, r, e in request]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120))
 @given(
     limits=st.tuples(small, small, small, st.one_of(st.integers(0, 9), st.just(1000))),
     plan=groups,
