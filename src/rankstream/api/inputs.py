@@ -28,12 +28,12 @@ from msgspec import inspect
 from starlette.requests import ClientDisconnect, Request
 
 from rankstream.api.errors import ApiError, bad_request
+from rankstream.engine.events import TEXT_PATTERN
 
 Location = Literal["query", "path", "header"]
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
-CONTROL_CHARACTERS = "\u0000-\u001f\u007f-\u009f"
-NO_CONTROL_CHARACTERS = f"^[^{CONTROL_CHARACTERS}]*$"
+NO_CONTROL_CHARACTERS = TEXT_PATTERN
 """Pattern of text parameters: no C0/C1 control characters (as event fields)."""
 
 

@@ -23,8 +23,13 @@ MAX_LABEL_CHARS = 64
 MAX_EVENT_ID_CHARS = 128
 MAX_TIMESTAMP_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, the end of ISO-8601 years
 
-# C0 and C1 control characters, DEL, and lone surrogates (which cannot be encoded as UTF-8).
-FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f"
+"""C0 and C1 control characters and DEL, as a regular-expression character range."""
+# ...and lone surrogates, which cannot be encoded as UTF-8.
+FORBIDDEN_CHARACTERS = re.compile(f"[{CONTROL_CHARACTERS}\ud800-\udfff]")
+TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
+"""Text without control characters, as a pattern JSON Schema reads too (for parameters and
+metadata, where lone surrogates cannot arrive: URLs and JSON bodies are UTF-8)."""
 
 Int64Array = npt.NDArray[np.int64]
 

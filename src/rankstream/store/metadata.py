@@ -15,8 +15,9 @@ import msgspec
 from msgspec import Meta
 
 from rankstream._sqlite import storage_error
+from rankstream.engine.events import TEXT_PATTERN
 
-_TEXT = "^[^\u0000-\u001f\u007f-\u009f]*$"  # no control characters, as in events
+_TEXT = TEXT_PATTERN  # no control characters, as in events
 
 
 class VideoMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
