@@ -37,7 +37,7 @@ test: $(STAMP) ## Lint (ruff), type-check (mypy strict) and run the whole test s
 	$(BIN)/pytest
 
 FUZZ_MINUTES ?= 5
-FUZZ_SCALE ?= 20
+FUZZ_SCALE ?= 5
 FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py
 
 .PHONY: fuzz

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-SCALE = int(os.environ.get("RANKSTREAM_FUZZ_SCALE", "20")) if PROFILE == "fuzz" else 1
+SCALE = int(os.environ.get("RANKSTREAM_FUZZ_SCALE", "5")) if PROFILE == "fuzz" else 1
 
 settings.register_profile(
     "ci",
