@@ -227,3 +227,32 @@ def test_status_metrics_openapi_docs_health(client: TestClient) -> None:
     assert "/views/top-k" in client.get("/docs").text
     assert client.get("/health").json() == {"status": "ok"}
     assert msgspec.json.decode(client.get("/dead-letters").content)["items"] == []
+
+
+def test_an_unexpected_exception_is_a_logged_counted_json_500(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ServiceConfig(data_dir=tmp_path / "data", sync="NORMAL")
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        state = client.app_state["app"]
+
+        def broken() -> dict[str, object]:
+            raise RuntimeError("a bug")
+
+        state.pipeline.status = broken  # a bug in one endpoint's service call
+        answer = client.get("/status", headers={"X-Request-ID": "trace-42"})
+        assert answer.status_code == 500
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json() == {
+            "error": "internal_error",
+            "message": "unexpected error; request id trace-42",
+            "request_id": "trace-42",
+        }
+        assert answer.headers["x-request-id"] == "trace-42"
+        assert "trace-42" in caplog.text
+        assert "a bug" in caplog.text
+        counted = state.registry.get_sample_value("rankstream_http_server_errors_total")
+        assert counted == 1
+        assert client.get("/health").status_code == 200  # one request failed, not the service
+        fresh = client.get("/health")
+        assert fresh.headers["x-request-id"] != "trace-42"
