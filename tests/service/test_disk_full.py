@@ -133,7 +133,12 @@ def run_until_full_and_back(
     again = client.post(f"{server.url}/views", json=body, headers={"Idempotency-Key": key})
     assert again.status_code == 503  # still full: still refused, still nothing kept
 
-    filler.unlink()  # space is freed: the same retry is taken, once, with no restart
+    filler.unlink()  # space is freed: health recovers by itself, before any client writes
+    deadline = time.monotonic() + 30
+    while client.get(f"{server.url}/health").status_code != 200:
+        assert time.monotonic() < deadline, "health did not recover after space was freed"
+        time.sleep(0.1)
+    # ...and the same retry is taken, once, with no restart
     retried = client.post(f"{server.url}/views", json=body, headers={"Idempotency-Key": key})
     assert retried.status_code == 202, retried.text
     assert retried.json()["accepted"] == len(body)  # no event_id was left "seen" by the refusal

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS rejections (
     field TEXT PRIMARY KEY,
     count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS probes (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+);
 """
 
 
@@ -164,6 +168,15 @@ class SqliteEventLog:
             "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
             (self.dead_letter_capacity,),
         )
+
+    def probe(self, at: int) -> None:
+        """Write and sync one small row, to learn whether the log can be written again
+        (after a full disk). Raises :class:`~rankstream.errors.StorageFull` or
+        :class:`~rankstream.errors.StorageFailure` if not."""
+        try:
+            self._db.execute("INSERT OR REPLACE INTO probes (id, at) VALUES (1, ?)", (at,))
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "the event log") from exc
 
     def dead_letters(self) -> tuple[list[DeadLetter], dict[str, int]]:
         """The kept dead letters (oldest first) and the rejection totals by field."""

@@ -360,6 +360,8 @@ class IngestPipeline:
                     self.engine.tick(wall)
                     self._publish()
                 last_tick = now
+                if self.storage_problem is not None:
+                    self._probe_storage(wall)
             self._reclaim_log()
             due = now - last_checkpoint >= settings.checkpoint_interval
             many = self._events_since_checkpoint >= settings.checkpoint_every_events
@@ -486,6 +488,17 @@ class IngestPipeline:
             batch, raw = batch.take(keep), [raw[i] for i in keep.tolist()]
         over_capacity = len(refused) - too_new_count
         return _Screened(answer, batch, raw, duplicates, too_new_count, over_capacity, letters)
+
+    def _probe_storage(self, wall: int) -> None:
+        """While writes fail, try a tiny one each tick, so ``/health`` turns healthy again
+        once space is freed even if no client writes (a load balancer may be waiting for
+        health before it sends any)."""
+        try:
+            self.log.probe(wall)
+        except StorageFailure:
+            return
+        logger.warning("the log can be written again: %s is over", self.storage_problem)
+        self.storage_problem = None
 
     def _refuse(self, group: list[Submission], exc: StorageFailure) -> None:
         """The log could not take the group: answer its requests with the storage error."""
