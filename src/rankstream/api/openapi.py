@@ -71,6 +71,8 @@ def build_openapi(
         )
     for name in parameter_structs:  # documented as parameters, not as schemas
         components.pop(name, None)
+    _ecma_patterns(paths)
+    _ecma_patterns(components)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -87,6 +89,19 @@ def build_openapi(
             "bearer": {"type": "http", "scheme": "bearer", "description": "A configured token."}
         }
     return document
+
+
+def _ecma_patterns(node: Any) -> None:
+    """Rewrite Python's end-of-text anchor ``\\Z`` as ``$``, its meaning in JSON Schema."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str) and value.endswith("\\Z"):
+                node[key] = value[:-2] + "$"
+            else:
+                _ecma_patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            _ecma_patterns(item)
 
 
 def _types(operations: Sequence[Operation]) -> Iterator[Any]:

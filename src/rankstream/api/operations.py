@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +32,23 @@ from rankstream.errors import RankstreamError
 
 if TYPE_CHECKING:
     from rankstream.api.state import AppState
+
+
+class AnyTextConvertor(Convertor[str]):
+    """A path parameter that may hold any character, ``/`` and newlines included, so that
+    the parameter reader (not the router's 404) judges it by its declared rules. Starlette's
+    own ``path`` matches ``.*``, which stops at a newline."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("text", AnyTextConvertor())
 
 
 @dataclass(frozen=True, slots=True)

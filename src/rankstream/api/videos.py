@@ -72,7 +72,7 @@ def operations() -> list[Operation]:
     return [
         Operation(
             "PUT",
-            "/videos/{video_id:path}",
+            "/videos/{video_id:text}",
             put_video,
             summary="Create or replace a video's metadata",
             access="write",
@@ -92,7 +92,7 @@ def operations() -> list[Operation]:
         ),
         Operation(
             "GET",
-            "/videos/{video_id:path}",
+            "/videos/{video_id:text}",
             get_video,
             summary="A video's metadata",
             access="read",

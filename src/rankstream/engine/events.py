@@ -27,9 +27,11 @@ CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f"
 """C0 and C1 control characters and DEL, as a regular-expression character range."""
 # ...and lone surrogates, which cannot be encoded as UTF-8.
 FORBIDDEN_CHARACTERS = re.compile(f"[{CONTROL_CHARACTERS}\ud800-\udfff]")
-TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
-"""Text without control characters, as a pattern JSON Schema reads too (for parameters and
-metadata, where lone surrogates cannot arrive: URLs and JSON bodies are UTF-8)."""
+TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*\\Z"
+"""Text without control characters, for parameters and metadata (where lone surrogates
+cannot arrive: URLs and JSON bodies are UTF-8). ``\\Z``, not ``$``: in Python ``$`` also
+matches before a final newline. The OpenAPI document writes it as ``$``, which in JSON
+Schema's (ECMA) regular expressions means the very end."""
 
 Int64Array = npt.NDArray[np.int64]
 
