@@ -145,14 +145,15 @@ class PathRoute:
         method = "GET" if request.method == "HEAD" else request.method
         compiled = self.operations[method]
         operation = compiled.operation
-        state: AppState = request.state.app
+        state: AppState = request.scope["state"]["app"]
         request_id: str = request.scope["rankstream.request_id"]
         try:
-            state.guard.check(operation.access, request.headers.get("authorization"))
+            if state.guard.protects(operation.access):
+                state.guard.check(operation.access, request.headers.get("authorization"))
             call = Call(request, state, request_id)
             if compiled.query is not None:
                 call.query = compiled.query.read(query_items(request))
-            elif request.url.query:
+            elif request.scope["query_string"]:  # (request.url would build a whole URL)
                 _refuse_parameters(request)
             if compiled.path is not None:
                 call.path = compiled.path.read(path_items(request))
