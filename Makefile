@@ -59,6 +59,10 @@ bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory (abo
 bench-http: $(STAMP) ## The service over loopback: ingest, top-k under load, freshness (about 1 min)
 	$(BIN)/python benchmarks/bench_http.py
 
+.PHONY: bench-app
+bench-app: $(STAMP) ## The HTTP app's own time per request, in-process (about 20 s)
+	$(BIN)/python benchmarks/bench_app.py
+
 .PHONY: bench-restart
 bench-restart: $(STAMP) ## Restart time with 10 million logged events (several minutes)
 	$(BIN)/python benchmarks/bench_restart.py
