@@ -132,7 +132,9 @@ class ServiceConfig(BaseSettings):
         description="Total bytes of a request's headers (431 beyond).",
     )
     body_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds to receive a request body (408 beyond)."
+        default=30.0,
+        gt=0,
+        description="Seconds to receive a request's headers, and then its body (408 beyond).",
     )
     keep_alive_timeout: float = Field(
         default=5.0, gt=0, description="Seconds an idle keep-alive connection is kept open."
