@@ -29,12 +29,12 @@ import httpx
 import msgspec
 
 from rankstream.api.answers import encode_ingest_answer
-from rankstream.checkpoint import FileCheckpointStore
+from rankstream.checkpoint import Checkpoint, DirectoryCheckpointStore
 from rankstream.engine import VIEWS, EngineConfig, EventBatch, TopKEngine
 from rankstream.engine.wire import EventDecoder
 from rankstream.generator import StreamSpec, generate_columns
-from rankstream.log import SqliteEventLog, encode_events
-from rankstream.log.sqlite import GroupRecord
+from rankstream.idempotency import SqliteIdempotencyStore
+from rankstream.log import GroupRecord, LogPosition, SqliteEventLog, encode_events
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,12 +49,16 @@ def fill_log(data: Path, events: int, request_size: int, checkpoint_at: int | No
     engine = TopKEngine() if checkpoint_at is not None else None
     written = 0
     for batch, wall in columns.batches(request_size):
-        log.append(GroupRecord(wall, len(batch), 0, 0, encode_events(as_json(batch)), []))
+        with log.transaction():
+            log.append(GroupRecord(wall, len(batch), 0, 0, encode_events(as_json(batch))))
         if engine is not None and written < (checkpoint_at or 0):
             engine.ingest(batch, wall)
         written += len(batch)
         if engine is not None and written == checkpoint_at:
-            FileCheckpointStore(data / "checkpoints").save(log.last_seq(), engine.snapshot())
+            end = log.end().of(0)
+            DirectoryCheckpointStore(data / "checkpoints").save(
+                Checkpoint(0, end, engine.snapshot())
+            )
     log.close()
     return written
 
@@ -80,10 +84,12 @@ def as_json(batch: EventBatch) -> list[bytes]:
 
 
 def recover(data: Path) -> tuple[float, IngestPipeline]:
+    log = SqliteEventLog(data / "log.sqlite3", "NORMAL")
     pipeline = IngestPipeline(
         EngineConfig(),
-        SqliteEventLog(data / "log.sqlite3", "NORMAL"),
-        FileCheckpointStore(data / "checkpoints"),
+        log,
+        SqliteIdempotencyStore(log.database),
+        DirectoryCheckpointStore(data / "checkpoints"),
         encode_ingest_answer,
         PipelineSettings(),
         clock=lambda: 1_742_409_000_000,
@@ -96,7 +102,7 @@ def recover(data: Path) -> tuple[float, IngestPipeline]:
 def decode_floor(data: Path) -> float:
     log = SqliteEventLog(data / "log.sqlite3", "NORMAL")
     started = time.perf_counter()
-    count = sum(len(record.batch) for record in log.replay(0, EventDecoder(VIEWS)))
+    count = sum(len(record.batch) for record in log.read(LogPosition(), EventDecoder(VIEWS)))
     elapsed = time.perf_counter() - started
     log.close()
     assert count > 0
@@ -146,7 +152,7 @@ def main() -> None:
         fill_log(tail, args.events, args.request_size, args.events - args.tail)
         tail_seconds, tail_pipeline = recover(tail)
         assert tail_pipeline.engine.stats.accepted == written
-        checkpoint_bytes = sum(p.stat().st_size for p in (tail / "checkpoints").glob("*.bin"))
+        checkpoint_bytes = sum(p.stat().st_size for p in (tail / "checkpoints").rglob("*.bin"))
         tail_pipeline.log.close()
         healthy = serve_to_healthy(tail)
     finally:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from rankstream.api import create_app
 from rankstream.config import ServiceConfig
-from rankstream.log import SqliteEventLog
+from rankstream.log import LogPosition, SqliteEventLog
 from tests.servers import ServiceProcess
 
 
@@ -77,7 +77,7 @@ def test_a_full_ingest_queue_answers_429_with_retry_after(tmp_path: Path) -> Non
     release = threading.Event()
     append = SqliteEventLog.append
 
-    def slow_append(log: SqliteEventLog, record: object) -> int | None:
+    def slow_append(log: SqliteEventLog, record: object) -> LogPosition | None:
         release.wait(30)  # a disk that takes its time
         return append(log, record)  # type: ignore[arg-type]
 

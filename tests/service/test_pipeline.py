@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankstream.api.answers import encode_ingest_answer
-from rankstream.checkpoint import FileCheckpointStore
+from rankstream.checkpoint import DirectoryCheckpointStore
 from rankstream.engine import EngineConfig, Measure, parse_event
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import StorageFailure
-from rankstream.log import SqliteEventLog
+from rankstream.idempotency import SqliteIdempotencyStore
+from rankstream.log import LogPosition, SqliteEventLog
 from rankstream.service.intake import build_submission
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
 from tests.budget import examples
@@ -39,10 +40,12 @@ class FakeClock:
 
 
 def open_pipeline(data: Path, clock: FakeClock) -> IngestPipeline:
+    log = SqliteEventLog(data / "log.sqlite3", "NORMAL")
     pipeline = IngestPipeline(
         EngineConfig(),
-        SqliteEventLog(data / "log.sqlite3", "NORMAL"),
-        FileCheckpointStore(data / "checkpoints"),
+        log,
+        SqliteIdempotencyStore(log.database),
+        DirectoryCheckpointStore(data / "checkpoints"),
         encode_ingest_answer,
         PipelineSettings(tick_interval=3600, checkpoint_interval=3600),
         clock=clock,
@@ -53,11 +56,8 @@ def open_pipeline(data: Path, clock: FakeClock) -> IngestPipeline:
 
 def crash(pipeline: IngestPipeline) -> None:
     """Stop the writer as a crash would: no final checkpoint, log left as it is."""
-    thread = pipeline._thread
-    assert thread is not None
-    pipeline._queue.put(None)
-    thread.join()
-    pipeline._thread = None
+    assert pipeline.writer.running
+    pipeline.writer.stop()
 
 
 def submit(pipeline: IngestPipeline, body: list[dict[str, Any]], key: str | None) -> Any:
@@ -146,11 +146,11 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path: Path)
         oracle.ingest([parse_event(e) for e in body], clock.now)
         pipeline.checkpoint()
     crash(pipeline)
-    newest = sorted((tmp_path / "checkpoints").glob("ckpt-*.bin"))[-1]
+    newest = sorted((tmp_path / "checkpoints" / "p0").glob("ckpt-*.bin"))[-1]
     newest.write_bytes(newest.read_bytes()[:-10])  # torn
     reopened = open_pipeline(tmp_path, clock)
     try:
-        assert reopened.stats.restored_from_seq == 2
+        assert reopened.recovery.restored_from == LogPosition({0: 3})  # after record 2
         check(reopened, oracle)
     finally:
         reopened.close()
@@ -159,7 +159,7 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path: Path)
 def test_a_failed_log_write_fails_its_group_and_reports_unhealthy(tmp_path: Path) -> None:
     clock = FakeClock(T0)
     pipeline = open_pipeline(tmp_path, clock)
-    pipeline.log._db.close()  # the log file can no longer be written
+    pipeline.log.close()  # the log file can no longer be written
     for _ in range(2):  # every attempt fails on its own; the writer keeps running
         with pytest.raises(StorageFailure, match="cannot write the event log"):
             submit(pipeline, [{"video_id": "a", "ts": T0}], None)

@@ -93,25 +93,28 @@ class DeadLettersAnswer(msgspec.Struct):
 
 
 class CheckpointStatus(msgspec.Struct):
-    """The newest checkpoint: the log position it covers, when, how long, how big."""
+    """The newest checkpoint: the log position it covers (partition -> next offset), when,
+    how long, how big."""
 
-    seq: int
+    position: dict[int, int]
     at: int | None
     seconds: float
     bytes: int
 
 
 class LogStatus(msgspec.Struct):
-    """The durable log: the newest applied record and the bytes on disk."""
+    """The durable log: the position applied up to (partition -> next offset) and the bytes
+    it holds."""
 
-    applied_seq: int
+    applied: dict[int, int]
     bytes: int
 
 
 class RecoveryStatus(msgspec.Struct):
-    """How the last start recovered: checkpoint restored, log records replayed."""
+    """How the last start recovered: the position of the checkpoint restored (partition ->
+    next offset; empty if none), the log records replayed after it."""
 
-    restored_from_seq: int
+    restored_from: dict[int, int]
     replayed_batches: int
     replayed_events: int
     seconds: float

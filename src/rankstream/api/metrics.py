@@ -66,7 +66,7 @@ class PipelineCollector(Collector):
         yield GaugeMetricFamily(
             "rankstream_ingest_queue_bytes", "Body bytes waiting for the writer.", p.queued_bytes()
         )
-        at = p.stats.last_checkpoint_at
+        at = p.checkpointer.stats.at
         age = 0.0 if at is None else max(0.0, time.time() - at / 1000)
         yield GaugeMetricFamily(
             "rankstream_checkpoint_age_seconds", "Seconds since the last checkpoint.", age
@@ -74,7 +74,7 @@ class PipelineCollector(Collector):
         yield GaugeMetricFamily(
             "rankstream_checkpoint_duration_seconds",
             "Duration of the last checkpoint.",
-            p.stats.last_checkpoint_seconds,
+            p.checkpointer.stats.seconds,
         )
         yield GaugeMetricFamily(
             "rankstream_watermark_ms", "The engine clock (epoch ms).", p.engine.now or 0

@@ -18,10 +18,11 @@ from prometheus_client import CollectorRegistry
 from rankstream.api.answers import encode_ingest_answer
 from rankstream.api.auth import TokenGuard
 from rankstream.api.metrics import HttpMetrics, build_registry
-from rankstream.checkpoint import FileCheckpointStore
+from rankstream.checkpoint import DirectoryCheckpointStore
 from rankstream.config import ServiceConfig
 from rankstream.engine import TopKResult
 from rankstream.engine.wire import EventDecoder
+from rankstream.idempotency import SqliteIdempotencyStore
 from rankstream.log import SqliteEventLog
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
@@ -52,10 +53,12 @@ async def open_state(config: ServiceConfig, clock: Callable[[], int]) -> AsyncIt
     """Recover and open every service of the app; close them all on exit."""
     engine_config = config.engine_config()
     data = config.data_dir
+    log = SqliteEventLog(data / "log.sqlite3", config.sync, config.dead_letter_capacity)
     pipeline = IngestPipeline(
         engine_config,
-        SqliteEventLog(data / "log.sqlite3", config.sync, config.dead_letter_capacity),
-        FileCheckpointStore(data / "checkpoints"),
+        log,
+        SqliteIdempotencyStore(log.database),
+        DirectoryCheckpointStore(data / "checkpoints"),
         encode_ingest_answer,
         PipelineSettings(
             tick_interval=config.tick_interval,

@@ -1,5 +1,11 @@
-"""Checkpoints: engine snapshots with the log position they cover."""
+"""Checkpoints: engine snapshots with the log position they cover, behind one seam
+(:class:`CheckpointStore`).
 
-from rankstream.checkpoint.files import Checkpoint, FileCheckpointStore
+Implementations: :class:`DirectoryCheckpointStore` (embedded) and, in scale-out mode, any
+S3-compatible object store. One contract suite runs over all of them.
+"""
 
-__all__ = ["Checkpoint", "FileCheckpointStore"]
+from rankstream.checkpoint.directory import DirectoryCheckpointStore
+from rankstream.checkpoint.protocol import Checkpoint, CheckpointStore
+
+__all__ = ["Checkpoint", "CheckpointStore", "DirectoryCheckpointStore"]

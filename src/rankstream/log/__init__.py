@@ -1,5 +1,10 @@
-"""Durable logs of accepted events: the embedded SQLite log (Kafka arrives with scale-out)."""
+"""Durable logs of accepted events, behind one seam (:class:`EventLog`).
 
+Implementations: the embedded SQLite log; Kafka arrives with scale-out mode.
+"""
+
+from rankstream.log.position import LogPosition
+from rankstream.log.protocol import EventLog, GroupRecord
 from rankstream.log.records import (
     CorruptRecord,
     DeadLetter,
@@ -7,12 +12,14 @@ from rankstream.log.records import (
     decode_events,
     encode_events,
 )
-from rankstream.log.sqlite import GroupRecord, SqliteEventLog
+from rankstream.log.sqlite import SqliteEventLog
 
 __all__ = [
     "CorruptRecord",
     "DeadLetter",
+    "EventLog",
     "GroupRecord",
+    "LogPosition",
     "LoggedBatch",
     "SqliteEventLog",
     "decode_events",

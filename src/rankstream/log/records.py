@@ -25,14 +25,17 @@ class CorruptRecord(RankstreamError):
 
 @dataclass(frozen=True, slots=True)
 class LoggedBatch:
-    """One durable log record: events accepted together, screened at ``wall_time``.
+    """Events accepted together, screened at ``wall_time``, read back from a log.
 
-    ``raw`` holds each event's JSON as received. ``duplicates`` / ``rejected`` (too new) /
-    ``over_capacity`` count the group's events the engine refused, so its statistics survive
-    a restart.
+    They sit at ``offset`` of log ``partition``; ``next_offset`` is where the record after
+    them starts. ``raw`` holds each event's JSON as received. ``duplicates`` / ``rejected``
+    (too new) / ``over_capacity`` count the group's events the engine refused, so its
+    statistics survive a restart.
     """
 
-    seq: int
+    partition: int
+    offset: int
+    next_offset: int
     wall_time: int
     batch: EventBatch
     raw: list[bytes]

@@ -5,30 +5,33 @@ commits are synced, and commits many records in one transaction (group commit), 
 cost of an fsync is shared by every request waiting in the group. WAL mode lets readers
 (replay, analytics) run beside the single writer.
 
-Tables:
+One partition (0); a record's offset is its ``seq``, which is never reused. Tables:
 - ``batches(seq, wall_time, events, duplicates, rejected, payload, over_capacity)``: the
   events accepted by one group of requests, screened at ``wall_time``; ``payload`` is their
   JSON array; the counts say how many the engine refused (duplicate, too new, over a
   capacity limit), so replay restores its statistics.
-- ``idempotency(key, created, response)``: a request's key and its stored answer,
-  written in the same transaction as its events, so a key holds across crashes.
 - ``dead_letters(id, received, field, reason, event)``: the newest rejected events (bounded),
-  and ``rejections(field, count)``: every rejection ever, by field at fault. Written in the
-  same transaction as the group's answers, so what a client was told and what the service
-  counts never disagree, across restarts too.
+  and ``rejections(field, count)``: every rejection ever, by field at fault.
+- the idempotency keys (:mod:`rankstream.idempotency.sqlite`) share the database, so a
+  group's events, dead letters and answers commit in one transaction: what a client was
+  told and what the service counts never disagree, across restarts too.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rankstream._sqlite import storage_error
 from rankstream.engine.wire import EventDecoder
+from rankstream.log.position import LogPosition
+from rankstream.log.protocol import GroupRecord
 from rankstream.log.records import DeadLetter, LoggedBatch, decode_events
+
+PARTITION = 0  # the embedded log has one partition
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -40,12 +43,6 @@ CREATE TABLE IF NOT EXISTS batches (
     payload BLOB NOT NULL,
     over_capacity INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    created INTEGER NOT NULL,
-    response BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received INTEGER NOT NULL,
@@ -62,22 +59,6 @@ CREATE TABLE IF NOT EXISTS probes (
     at INTEGER NOT NULL
 );
 """
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRecord:
-    """What one group of requests adds to the log: the events they had accepted (maybe
-    none), how many were duplicates or rejected by the engine, each request's idempotency
-    key with its answer, and the group's rejected events (dead letters)."""
-
-    wall_time: int
-    events: int
-    duplicates: int
-    rejected: int  # too new
-    payload: bytes | None
-    answers: list[tuple[str, bytes]]
-    letters: list[DeadLetter] = field(default_factory=list)
-    over_capacity: int = 0
 
 
 class SqliteEventLog:
@@ -106,24 +87,37 @@ class SqliteEventLog:
                 "ALTER TABLE batches ADD COLUMN over_capacity INTEGER NOT NULL DEFAULT 0"
             )
 
+    @property
+    def database(self) -> sqlite3.Connection:
+        """The open connection, for stores that share the log's transactions."""
+        return self._db
+
     def close(self) -> None:
-        """Close the database (checkpointing the WAL into the main file)."""
+        """Close the database (checkpointing the WAL into the main file). Idempotent."""
         self._db.close()
 
-    def append(self, record: GroupRecord) -> int | None:
-        """Write ``record`` in one transaction; its log sequence (``None`` without events).
-        Blocks until the commit is durable. Raises :class:`~rankstream.errors.StorageFull`
-        or :class:`~rankstream.errors.StorageFailure` if it cannot be written: then nothing
-        of the record is kept, and a later append may succeed (space freed)."""
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite transaction: appends and writes of stores on :attr:`database` made
+        in the block commit together, durably (``synchronous`` allowing), when it ends."""
+        db = self._db
         try:
-            return self._append(record)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # SQLite may already have rolled back (disk full)
+                    db.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
             raise storage_error(exc, "the event log") from exc
 
-    def _append(self, record: GroupRecord) -> int | None:
+    def append(self, record: GroupRecord) -> LogPosition | None:
+        """Add ``record`` inside :meth:`transaction`; the position after it (``None``
+        without a payload: only its dead letters are kept)."""
+        offset = None
         db = self._db
-        seq = None
-        db.execute("BEGIN IMMEDIATE")
         try:
             if record.payload is not None:
                 cursor = db.execute(
@@ -139,19 +133,12 @@ class SqliteEventLog:
                         record.payload,
                     ),
                 )
-                seq = cursor.lastrowid
-            db.executemany(
-                "INSERT INTO idempotency (key, created, response) VALUES (?, ?, ?)",
-                [(key, record.wall_time, answer) for key, answer in record.answers],
-            )
+                offset = cursor.lastrowid
             if record.letters:
                 self._add_letters(record.letters)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # SQLite may already have rolled back (disk full)
-                db.execute("ROLLBACK")
-            raise
-        return seq
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "the event log") from exc
+        return None if offset is None else LogPosition({PARTITION: offset + 1})
 
     def _add_letters(self, letters: list[DeadLetter]) -> None:
         db = self._db
@@ -189,50 +176,32 @@ class SqliteEventLog:
         totals = dict(self._db.execute("SELECT field, count FROM rejections").fetchall())
         return letters, totals
 
-    def responses_for(self, keys: Sequence[str]) -> dict[str, bytes]:
-        """The stored answers of requests that used any of ``keys``."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(keys), 500):  # stay under SQLite's variable limit
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, response FROM idempotency WHERE key IN ({marks})", chunk
-            )
-            found.update((key, bytes(response)) for key, response in rows)
-        return found
-
-    def replay(self, after: int, decoder: EventDecoder) -> Iterator[LoggedBatch]:
-        """Records with ``seq > after``, in order, their events decoded by ``decoder``."""
+    def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
+        """Records from ``start`` on, in order, their events decoded by ``decoder``."""
         cursor = self._db.execute(
             "SELECT seq, wall_time, duplicates, rejected, over_capacity, payload FROM batches"
-            " WHERE seq > ? ORDER BY seq",
-            (after,),
+            " WHERE seq >= ? ORDER BY seq",
+            (start.of(PARTITION),),
         )
         for seq, wall_time, duplicates, rejected, over_capacity, payload in cursor:
             batch, raw = decode_events(payload, decoder)
-            yield LoggedBatch(seq, wall_time, batch, raw, duplicates, rejected, over_capacity)
+            yield LoggedBatch(
+                PARTITION, seq, seq + 1, wall_time, batch, raw, duplicates, rejected, over_capacity
+            )
 
-    def last_seq(self) -> int:
-        """The highest sequence ever written (0 for an empty log)."""
+    def end(self) -> LogPosition:
+        """The position after the newest record ever written (offsets are never reused)."""
         row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='batches'").fetchone()
         if row is None:
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM batches").fetchone()
-        return int(row[0])
+        return LogPosition({PARTITION: int(row[0]) + 1})
 
-    def truncate_through(self, seq: int) -> int:
-        """Delete records with ``seq <= seq`` (covered by a checkpoint); how many went.
-        Raises :class:`~rankstream.errors.StorageFailure` (deleting needs a little space
-        too); the caller retries later."""
+    def reclaim(self, before: LogPosition) -> None:
+        """Delete records before ``before`` (a checkpoint covers them). Raises
+        :class:`~rankstream.errors.StorageFailure` (deleting needs a little space too);
+        the caller retries later."""
         try:
-            return self._db.execute("DELETE FROM batches WHERE seq <= ?", (seq,)).rowcount
-        except sqlite3.Error as exc:
-            raise storage_error(exc, "the event log") from exc
-
-    def expire_keys(self, before: int) -> int:
-        """Forget idempotency keys created before ``before`` (epoch ms); how many went.
-        Raises :class:`~rankstream.errors.StorageFailure` as :meth:`truncate_through`."""
-        try:
-            return self._db.execute("DELETE FROM idempotency WHERE created < ?", (before,)).rowcount
+            self._db.execute("DELETE FROM batches WHERE seq < ?", (before.of(PARTITION),))
         except sqlite3.Error as exc:
             raise storage_error(exc, "the event log") from exc
 

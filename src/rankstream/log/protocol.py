@@ -1,0 +1,85 @@
+"""The seam every durable log sits behind (:class:`EventLog`), and what goes through it.
+
+Implementations: :class:`~rankstream.log.sqlite.SqliteEventLog` (embedded) and, in
+scale-out mode, a Kafka topic. One contract suite (``tests/log/test_contract.py``) runs
+over all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rankstream.engine.wire import EventDecoder
+from rankstream.log.position import LogPosition
+from rankstream.log.records import DeadLetter, LoggedBatch
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """What one group of requests adds to the log: the events they had accepted (their
+    JSON array as ``payload``, or ``None`` when there is nothing to replay), how many the
+    engine refused as duplicates, too new or over a capacity limit (so replay restores
+    its statistics), and the group's rejected events (dead letters)."""
+
+    wall_time: int
+    events: int
+    duplicates: int
+    rejected: int  # too new
+    payload: bytes | None
+    letters: list[DeadLetter] = field(default_factory=list)
+    over_capacity: int = 0
+
+
+class EventLog(Protocol):
+    """A durable, append-only log of accepted events, read back in order from a
+    :class:`~rankstream.log.position.LogPosition`.
+
+    Writes happen inside :meth:`transaction`: everything appended in the block, and every
+    write to a store sharing the log's storage (the SQLite idempotency store), becomes
+    durable together when the block ends, or not at all. Failed writes raise
+    :class:`~rankstream.errors.StorageFull` or :class:`~rankstream.errors.StorageFailure`,
+    leaving nothing of the block; a later block may succeed.
+    """
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose writes commit together (see the class docstring)."""
+        ...
+
+    def append(self, record: GroupRecord) -> LogPosition | None:
+        """Add ``record`` (inside :meth:`transaction`); the position just after it, or
+        ``None`` if it holds nothing to replay (only dead letters)."""
+        ...
+
+    def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
+        """Every record at or after ``start``, in log order per partition, its events
+        decoded by ``decoder``."""
+        ...
+
+    def end(self) -> LogPosition:
+        """The position after the newest record (where the next append goes)."""
+        ...
+
+    def reclaim(self, before: LogPosition) -> None:
+        """Let records before ``before`` go (a checkpoint covers them). May keep them
+        longer (a broker's own retention); never drops a record at or after ``before``."""
+        ...
+
+    def dead_letters(self) -> tuple[list[DeadLetter], dict[str, int]]:
+        """The kept dead letters (oldest first) and the rejection totals by field."""
+        ...
+
+    def probe(self, at: int) -> None:
+        """Write something tiny, to learn whether the log takes writes again (after a full
+        disk); raises as a failed :meth:`transaction` would."""
+        ...
+
+    def size_bytes(self) -> int:
+        """Bytes the log holds in its storage (0 if the storage does not say)."""
+        ...
+
+    def close(self) -> None:
+        """Release the log's resources. Idempotent."""
+        ...
