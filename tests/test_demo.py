@@ -44,5 +44,5 @@ def test_demo_serves_generated_traffic_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
         if demo.poll() is None:
             demo.kill()
             demo.wait()
-    assert list((data / "checkpoints").glob("ckpt-*.bin")), log.read_text()
+    assert list((data / "checkpoints").rglob("ckpt-*.bin")), log.read_text()
     assert f"API on {url}" in log.read_text()

@@ -55,6 +55,11 @@ class StorageFull(StorageFailure):
     resumes by itself once space is freed."""
 
 
+class RankingUnavailable(RankstreamError):
+    """A ranking cannot be served right now (not yet published, or its store is down);
+    retry shortly. Never answered with wrong numbers instead."""
+
+
 class Overloaded(RankstreamError):
     """The ingest queue holds as many requests or bytes as allowed; retry shortly."""
 

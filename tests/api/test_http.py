@@ -239,7 +239,7 @@ def test_an_unexpected_exception_is_a_logged_counted_json_500(
         def broken() -> dict[str, object]:
             raise RuntimeError("a bug")
 
-        state.pipeline.status = broken  # a bug in one endpoint's service call
+        state.ingest.status = broken  # a bug in one endpoint's service call
         answer = client.get("/status", headers={"X-Request-ID": "trace-42"})
         assert answer.status_code == 500
         assert answer.headers["content-type"] == "application/json"

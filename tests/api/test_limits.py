@@ -84,12 +84,12 @@ def test_a_full_ingest_queue_answers_429_with_retry_after(tmp_path: Path) -> Non
     event = [{"video_id": "a", "ts": now_ms()}]
     with TestClient(create_app(config)) as client:
         state = client.app_state["app"]
-        state.pipeline.log.append = slow_append.__get__(state.pipeline.log)
+        state.ingest.log.append = slow_append.__get__(state.ingest.log)
         first: list[Any] = []
         sender = threading.Thread(target=lambda: first.append(client.post("/views", json=event)))
         sender.start()
         deadline = time.monotonic() + 10
-        while state.pipeline.queue_depth() == 0 and time.monotonic() < deadline:
+        while state.ingest.queue_depth() == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         refused = client.post("/views", json=event)
         assert refused.status_code == 429

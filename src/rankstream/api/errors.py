@@ -16,6 +16,7 @@ from rankstream.errors import (
     BadBody,
     InvalidQuery,
     Overloaded,
+    RankingUnavailable,
     RankstreamError,
     StorageFailure,
     StorageFull,
@@ -68,6 +69,8 @@ def from_domain(error: RankstreamError) -> ApiError:
         return ApiError(400, "invalid_query", str(error))
     if isinstance(error, Overloaded):
         return ApiError(429, "overloaded", str(error), {"Retry-After": "1"})
+    if isinstance(error, RankingUnavailable):
+        return ApiError(503, "ranking_unavailable", str(error), {"Retry-After": "1"})
     if isinstance(error, StorageFull):
         return ApiError(503, "storage_full", str(error), {"Retry-After": "5"})
     if isinstance(error, StorageFailure):

@@ -4,7 +4,7 @@ own (query latency, answers by status, server errors) observed per request."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -90,10 +90,12 @@ class HttpMetrics:
     server_errors: Counter
 
 
-def build_registry(pipeline: IngestPipeline) -> tuple[CollectorRegistry, HttpMetrics]:
-    """A registry of this app's metrics, and the HTTP metrics to observe."""
+def build_registry(collectors: Sequence[Collector]) -> tuple[CollectorRegistry, HttpMetrics]:
+    """A registry of the backends' ``collectors`` and the HTTP layer's own metrics (returned
+    to be observed)."""
     registry = CollectorRegistry()
-    registry.register(PipelineCollector(pipeline))
+    for collector in collectors:
+        registry.register(collector)
     metrics = HttpMetrics(
         query_seconds=Histogram(
             "rankstream_query_seconds",

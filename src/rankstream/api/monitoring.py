@@ -27,7 +27,7 @@ class DeadLettersQuery(msgspec.Struct, kw_only=True):
 
 async def get_health(call: Call) -> Response:
     """200 while ingest works; 503 (with the reason) while the log cannot be written."""
-    problem = call.state.pipeline.ingest_problem()
+    problem = call.state.ingest.ingest_problem()
     if problem is not None:
         raise ApiError(503, "unhealthy", problem, {"Retry-After": "5"})
     return Response(msgspec.json.encode(HealthAnswer("ok")), media_type=JSON)
@@ -36,9 +36,9 @@ async def get_health(call: Call) -> Response:
 async def get_status(call: Call) -> Response:
     """Counters and positions, typed by :class:`StatusAnswer`."""
     state = call.state
-    status = state.pipeline.status()
+    status = state.ingest.status()
     status["videos_with_metadata"] = len(state.metadata)
-    status["dead_letters"] = len(state.pipeline.dead_letters)
+    status["dead_letters"] = len(state.ingest.dead_letters)
     return Response(msgspec.json.encode(msgspec.convert(status, StatusAnswer)), media_type=JSON)
 
 
@@ -49,7 +49,7 @@ async def get_metrics(call: Call) -> Response:
 
 async def get_dead_letters(call: Call) -> Response:
     """The newest rejected events and the totals by field."""
-    letters = call.state.pipeline.dead_letters
+    letters = call.state.ingest.dead_letters
     answer = DeadLettersAnswer(
         totals=dict(letters.totals),
         items=[

@@ -1,9 +1,11 @@
 """What the app's endpoints share, built by the lifespan and handed to each call.
 
-The lifespan opens the pipeline (recovering the engine from checkpoint and log) and the
-metadata store before the first request, and closes them (draining, checkpointing) after the
-last. Endpoints reach this state as ``call.state``; nothing here is a module global, so tests
-can run several apps side by side.
+The lifespan opens the backends (:mod:`rankstream.backends`: recovering the engine from
+checkpoint and log in the embedded mode) before the first request, and closes them
+(draining, checkpointing) after the last. Endpoints reach this state as ``call.state``;
+nothing here is a module global, so tests can run several apps side by side. Handlers see
+only the seams (:class:`Ingest`, :class:`RankingSource`, :class:`MetadataStore`), never
+which mode they run in.
 """
 
 from __future__ import annotations
@@ -15,17 +17,13 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from rankstream.api.answers import encode_ingest_answer
 from rankstream.api.auth import TokenGuard
 from rankstream.api.metrics import HttpMetrics, build_registry
-from rankstream.checkpoint import DirectoryCheckpointStore
+from rankstream.backends import Backends, open_backends
 from rankstream.config import ServiceConfig
 from rankstream.engine import TopKResult
 from rankstream.engine.wire import EventDecoder
-from rankstream.idempotency import SqliteIdempotencyStore
-from rankstream.log import SqliteEventLog
-from rankstream.service.deadletters import DeadLetters
-from rankstream.service.pipeline import IngestPipeline, PipelineSettings
+from rankstream.serving import Ingest, RankingSource
 from rankstream.store import MetadataStore
 
 
@@ -35,45 +33,39 @@ class AppState:
 
     config: ServiceConfig
     clock: Callable[[], int]
-    pipeline: IngestPipeline
-    metadata: MetadataStore
+    backends: Backends
     decoder: EventDecoder
     guard: TokenGuard
     registry: CollectorRegistry
     metrics: HttpMetrics
-    # Encoded top-k answers, reused while the pipeline hands back the same result object
-    # (nothing applied since) and no metadata changed: key -> (result, metadata version, bytes).
+    # Encoded top-k answers, reused while the ranking source hands back the same result
+    # object (nothing applied since) and no metadata changed: key -> (result, metadata
+    # version, bytes).
     encoded: dict[tuple[object, ...], tuple[TopKResult, int, bytes]] = field(default_factory=dict)
     openapi: bytes = b""  # the OpenAPI document, generated when the app starts
     docs_html: str = ""
 
+    @property
+    def ingest(self) -> Ingest:
+        """Where events go."""
+        return self.backends.ingest
+
+    @property
+    def rankings(self) -> RankingSource:
+        """Where rankings come from."""
+        return self.backends.rankings
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """Where video metadata is kept."""
+        return self.backends.metadata
+
 
 @asynccontextmanager
 async def open_state(config: ServiceConfig, clock: Callable[[], int]) -> AsyncIterator[AppState]:
-    """Recover and open every service of the app; close them all on exit."""
-    engine_config = config.engine_config()
-    data = config.data_dir
-    log = SqliteEventLog(data / "log.sqlite3", config.sync, config.dead_letter_capacity)
-    pipeline = IngestPipeline(
-        engine_config,
-        log,
-        SqliteIdempotencyStore(log.database),
-        DirectoryCheckpointStore(data / "checkpoints"),
-        encode_ingest_answer,
-        PipelineSettings(
-            tick_interval=config.tick_interval,
-            checkpoint_interval=config.checkpoint_interval,
-            checkpoint_every_events=config.checkpoint_every_events,
-            idempotency_ttl=config.idempotency_ttl,
-            max_queued_requests=config.max_queued_requests,
-            max_queued_bytes=config.max_queued_bytes,
-        ),
-        clock=clock,
-        dead_letters=DeadLetters(config.dead_letter_capacity),
-    )
-    await asyncio.to_thread(pipeline.start)
-    metadata = MetadataStore(data / "metadata.sqlite3")
-    registry, metrics = build_registry(pipeline)
+    """Open (and recover) every backend of the app; close them all on exit."""
+    backends = await asyncio.to_thread(open_backends, config, clock)
+    registry, metrics = build_registry(backends.collectors)
     guard = TokenGuard(
         [t.get_secret_value() for t in config.write_token],
         [t.get_secret_value() for t in config.read_token],
@@ -81,9 +73,8 @@ async def open_state(config: ServiceConfig, clock: Callable[[], int]) -> AsyncIt
     state = AppState(
         config=config,
         clock=clock,
-        pipeline=pipeline,
-        metadata=metadata,
-        decoder=EventDecoder(engine_config.measure),
+        backends=backends,
+        decoder=EventDecoder(config.engine_config().measure),
         guard=guard,
         registry=registry,
         metrics=metrics,
@@ -91,5 +82,4 @@ async def open_state(config: ServiceConfig, clock: Callable[[], int]) -> AsyncIt
     try:
         yield state
     finally:
-        await asyncio.to_thread(pipeline.close)
-        metadata.close()
+        await asyncio.to_thread(backends.close)

@@ -76,12 +76,12 @@ async def post_views(call: Call) -> Response:
     """Validate, log durably, apply; ``202`` once the accepted events are durable."""
     state = call.state
     config = state.config
-    state.pipeline.admit()  # 429 before reading a body the queue has no room for
+    state.ingest.admit()  # 429 before reading a body the queue has no room for
     body = await read_body(call.request, config.max_body_bytes, config.body_timeout)
     ndjson = call.request.headers.get("content-type", "").startswith(NDJSON)
     raws = split_body(body, ndjson, config.max_events_per_request)
     submission = build_submission(raws, state.decoder, state.clock(), call.headers.idempotency_key)
-    answer, replayed = await asyncio.wrap_future(state.pipeline.submit(submission))
+    answer, replayed = await asyncio.wrap_future(state.ingest.submit(submission))
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(answer, status_code=202, media_type=JSON, headers=headers)
 
@@ -91,7 +91,7 @@ async def get_top_k(call: Call) -> Response:
     state = call.state
     q = call.query
     started = time.perf_counter()
-    result = state.pipeline.top_k(q.window, q.k, q.category, q.region)
+    result = state.rankings.top_k(q.window, q.k, q.category, q.region)
     key = (q.window, q.k, q.category, q.region)
     cached = state.encoded.get(key)
     version = state.metadata.version
@@ -202,6 +202,12 @@ def operations(config: ServiceConfig, windows: Sequence[str]) -> list[Operation]
             summary="The exact top k of a window, optionally by category and region",
             access="read",
             query=top_k_query(windows, config.max_k),
-            answers={200: Answer("The ranking, with its window bounds", TopKAnswer)},
+            answers={
+                200: Answer("The ranking, with its window bounds", TopKAnswer),
+                503: Answer(
+                    "The ranking cannot be served right now (scale-out: not yet published)",
+                    headers=("Retry-After",),
+                ),
+            },
         ),
     ]

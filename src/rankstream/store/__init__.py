@@ -1,5 +1,10 @@
-"""Serving-side stores: video metadata (embedded SQLite; Redis arrives with scale-out)."""
+"""Video metadata behind one seam (:class:`MetadataStore`).
 
-from rankstream.store.metadata import MetadataStore, VideoMetadata
+Implementations: :class:`SqliteMetadataStore` (embedded); Redis hashes in scale-out mode.
+"""
 
-__all__ = ["MetadataStore", "VideoMetadata"]
+from rankstream.store.metadata import VideoMetadata
+from rankstream.store.protocol import MetadataStore
+from rankstream.store.sqlite import SqliteMetadataStore
+
+__all__ = ["MetadataStore", "SqliteMetadataStore", "VideoMetadata"]
