@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,14 +14,74 @@ from rankstream.engine import (
     partition_of,
     split_batch,
 )
+from rankstream.engine.partition import murmur2, partitions_of
 from tests.budget import examples
 
 T0 = 1_795_341_600_000
 
 
+# Apache Kafka, clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java,
+# testMurmur2: Utils.murmur2 of each key's bytes, as the Java int.
+KAFKA_UTILS_TEST = {
+    "21": -973932308,
+    "foobar": -790332482,
+    "a-little-bit-long-string": -985981536,
+    "a-little-bit-longer-string": -1486304829,
+    "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    "abc": 479470107,
+}
+
+# confluentinc/librdkafka, src/rdmurmur2.c, unittest_murmur2(): rd_murmur2 checked against
+# java_murmur2_results (the Java client's values, as 32-bit patterns). Its keys at offsets
+# +1..+3 test unaligned reads in C; here they are simply the shorter strings.
+LIBRDKAFKA_UNITTEST = {
+    "kafka": 0xD067CF64,
+    "giberish123456789": 0x8F552B0C,
+    "1234": 0x9FC97B14,
+    "234": 0xE7C009CA,
+    "34": 0x873930DA,
+    "4": 0x5A4B5CA1,
+    "PreAmbleWillBeRemoved,ThePrePartThatIs": 0x78424F1C,
+    "reAmbleWillBeRemoved,ThePrePartThatIs": 0x4A62B377,
+    "eAmbleWillBeRemoved,ThePrePartThatIs": 0xE0E4E09E,
+    "AmbleWillBeRemoved,ThePrePartThatIs": 0x62B8B43F,
+    "": 0x106E08D9,
+}
+
+
+@pytest.mark.parametrize(("key", "expected"), KAFKA_UTILS_TEST.items())
+def test_murmur2_matches_kafkas_utils_test(key: str, expected: int) -> None:
+    assert murmur2(key.encode()) == expected
+
+
+@pytest.mark.parametrize(("key", "expected"), LIBRDKAFKA_UNITTEST.items())
+def test_murmur2_matches_librdkafkas_unit_test(key: str, expected: int) -> None:
+    assert murmur2(key.encode()) & 0xFFFFFFFF == expected
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 6, 7, 12, 64, 1000])
+def test_partition_of_is_kafkas_default_partitioner(partitions: int) -> None:
+    """toPositive (clear the sign bit, not abs) of murmur2, modulo the partition count."""
+    vectors = {**KAFKA_UTILS_TEST, **LIBRDKAFKA_UNITTEST}
+    for key, expected in vectors.items():
+        assert partition_of(key, partitions) == (expected & 0x7FFFFFFF) % partitions
+    # A negative hash: toPositive(-790332482) = 1357151166, where abs would give 790332482.
+    assert partition_of("foobar", 1000) == 166
+
+
 def test_partition_of_is_stable_and_in_range() -> None:
     assert partition_of("video-1", 8) == partition_of("video-1", 8)
     assert {partition_of(f"v{i}", 4) for i in range(100)} == {0, 1, 2, 3}
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="partitions must be a positive integer"):
+            partition_of("video-1", bad)
+
+
+@settings(max_examples=examples(100))
+@given(st.lists(st.text(min_size=0, max_size=40), max_size=30), st.integers(1, 50))
+def test_vectorised_partitions_equal_the_per_id_function(ids: list[str], partitions: int) -> None:
+    expected = [partition_of(v, partitions) for v in ids]
+    assert partitions_of(ids, partitions).tolist() == expected
 
 
 @settings(max_examples=examples(60), deadline=None)

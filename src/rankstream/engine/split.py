@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rankstream.engine.partition import partition_of
+from rankstream.engine.partition import partitions_of
 from rankstream.engine.snapshot import pack_array, unpack_array
 
 IntArray = npt.NDArray[np.int64]
@@ -27,10 +27,7 @@ _LOW32 = 0xFFFFFFFF
 
 def split_state(state: dict[str, Any], partitions: int) -> list[dict[str, Any]]:
     """One captured state per partition (``partition_of(video_id, partitions)``)."""
-    if partitions < 1:
-        raise ValueError("partitions must be at least 1")
-    videos: list[str] = state["videos"]
-    owner = np.fromiter((partition_of(v, partitions) for v in videos), np.int64, len(videos))
+    owner = partitions_of(state["videos"], partitions)
     return [_part(state, owner == p) for p in range(partitions)]
 
 
