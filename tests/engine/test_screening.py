@@ -24,7 +24,6 @@ from rankstream.engine import (
     WindowSpec,
     core,
 )
-from rankstream.engine.snapshot import decode, encode
 from rankstream.engine.windows import HOUR, MINUTE
 from rankstream.errors import CapacityError, ConfigError
 from tests.budget import examples
@@ -425,17 +424,6 @@ def test_screenings_match_the_oracle_and_replay_rebuilds_the_state(
 
 
 # ---------------------------------------------------------------------------- plumbing
-
-
-def test_snapshots_with_the_older_shorter_statistics_still_restore() -> None:
-    engine = TopKEngine(config())
-    engine.ingest(batch(ViewEvent("a", T0), ViewEvent("a", T0 + HOUR)), T0)
-    state = decode(engine.snapshot())
-    assert state["stats"] == [1, 0, 1, 0, 0]
-    state["stats"] = state["stats"][:4]  # as written before rejected_over_capacity existed
-    restored = TopKEngine.restore(encode(state), config())
-    assert restored.stats == engine.stats
-    assert restored.snapshot() == engine.snapshot()
 
 
 def test_memory_reports_each_limit_beside_its_use() -> None:

@@ -20,6 +20,7 @@ from rankstream.engine.events import EventBatch, ViewEvent, parse_event
 from rankstream.engine.measure import VIEWS, Measure
 from rankstream.engine.partition import partition_of, split_batch
 from rankstream.engine.ranking import RankedItem, TopKResult, merge_top_k
+from rankstream.engine.state import EngineState
 from rankstream.engine.windows import DEFAULT_WINDOWS, WindowSpec
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "VIEWS",
     "CapacityRefusal",
     "EngineConfig",
+    "EngineState",
     "EngineStats",
     "EventBatch",
     "IngestResult",

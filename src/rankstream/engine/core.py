@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -57,8 +57,16 @@ from rankstream.engine.screening import (
     CapacityRefusal,
     Screening,
 )
-from rankstream.engine.snapshot import decode, encode, pack_array, unpack_array
+from rankstream.engine.snapshot import decode, encode
 from rankstream.engine.split import split_state
+from rankstream.engine.state import (
+    BucketTable,
+    Counters,
+    EngineState,
+    PackedArray,
+    WindowValues,
+    window_shape,
+)
 from rankstream.engine.touchlog import TouchLog
 from rankstream.engine.windows import WindowSpec
 from rankstream.errors import CapacityError, InvalidQuery, SnapshotError
@@ -128,11 +136,18 @@ class TopKEngine:
     Build one with a config (``TopKEngine(config)``) or from a snapshot
     (:meth:`restore`). Feed it with :meth:`screening` and :meth:`commit` (or :meth:`ingest`
     for both), :meth:`replay` and :meth:`tick`; read it with :meth:`top_k`.
+
+    ``partition`` says which partition of the event log the engine counts (0 when it counts
+    all of it); the engine does not check its events against it, but keeps it in
+    :meth:`capture` and :meth:`restore`, so a scale-out worker knows what a snapshot holds.
     """
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    def __init__(self, config: EngineConfig | None = None, partition: int = 0) -> None:
         self.config = config or EngineConfig()
         self.config.validate()
+        if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+            raise ValueError(f"partition must be a non-negative integer, got {partition!r}")
+        self.partition = partition
         self.stats = EngineStats()
         self.now: int | None = None
         self._videos: Interner[str] = Interner()
@@ -481,48 +496,62 @@ class TopKEngine:
         """
         return encode(self.capture())
 
-    def capture(self) -> dict[str, Any]:
+    def capture(self) -> EngineState:
         """A copy of the state that later engine calls do not change; ``encode`` of it
         (:func:`rankstream.engine.snapshot.encode`) is :meth:`snapshot`. Capturing is the
-        cheap part (array copies), so a caller holding a lock can encode after releasing it.
+        cheap part (one copy of each array), so a caller holding a lock can encode after
+        releasing it.
         """
-        return {
-            "windows": [_spec_state(w.spec) for w in self._windows],
-            "now": self.now,
-            "stats": [getattr(self.stats, f) for f in _STAT_FIELDS],
-            "videos": list(self._videos.values),
-            "video_keys": pack_array(self._video_keys.view),
-            "categories": self._categories.values[1:],
-            "regions": self._regions.values[1:],
-            "cells": pack_array(self._cells.keys.view),
-            "cell_series": pack_array(self._cell_series.view),
-            "scopes": pack_array(self._scopes.keys.view),
-            "series": pack_array(self._series.keys.view),
-            "series_video": pack_array(self._series_video.view),
-            "series_scope": pack_array(self._series_scope.view),
-            "window_state": [[w.start, w.end, pack_array(w.values.view)] for w in self._windows],
-            "buckets": [
-                [resolution, *map(pack_array, store.to_arrays())]
+        pack = PackedArray.of
+        return EngineState(
+            partition=self.partition,
+            windows=tuple(window_shape(w.spec) for w in self._windows),
+            now=self.now,
+            stats=Counters(
+                self.stats.accepted,
+                self.stats.duplicates,
+                self.stats.rejected_too_new,
+                self.stats.late_dropped,
+                self.stats.rejected_over_capacity,
+            ),
+            videos=tuple(self._videos.values),
+            video_keys=pack(self._video_keys.view),
+            categories=tuple(self._label_values(self._categories)),
+            regions=tuple(self._label_values(self._regions)),
+            cells=pack(self._cells.keys.view),
+            cell_series=pack(self._cell_series.view),
+            scopes=pack(self._scopes.keys.view),
+            series=pack(self._series.keys.view),
+            series_video=pack(self._series_video.view),
+            series_scope=pack(self._series_scope.view),
+            window_state=tuple(
+                WindowValues(w.start, w.end, pack(w.values.view)) for w in self._windows
+            ),
+            buckets=tuple(
+                BucketTable(resolution, *map(pack, store.to_arrays()))
                 for resolution, store in self._buckets.items()
-            ],
-            "dedup": self._dedup.items(),
-            "dedup_evicted": self._dedup.evicted,
-        }
+            ),
+            dedup=tuple(self._dedup.items()),
+            dedup_evicted=self._dedup.evicted,
+        )
 
     @classmethod
     def restore(cls, data: bytes, config: EngineConfig | None = None) -> TopKEngine:
-        """An engine in exactly the state :meth:`snapshot` captured.
+        """An engine in exactly the state :meth:`snapshot` captured, partition included.
 
         ``config`` must define the same windows as the engine that took the snapshot;
         other settings (skew, de-dup horizon, k limit) may change across a restore.
-        Raises :class:`SnapshotError` for unreadable or mismatched snapshots.
+        Snapshots of format version 1 (the release before scale-out mode) restore too, as
+        partition 0. Raises :class:`SnapshotError` for unreadable or mismatched snapshots.
         """
         return cls.from_state(decode(data), config)
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: EngineConfig | None = None) -> TopKEngine:
+    def from_state(cls, state: EngineState, config: EngineConfig | None = None) -> TopKEngine:
         """An engine holding a captured state (:meth:`capture`); see :meth:`restore`."""
-        engine = cls(config)
+        if state.partition < 0:
+            raise SnapshotError(f"snapshot partition {state.partition} is negative")
+        engine = cls(config, state.partition)
         try:
             engine._load(state)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -531,41 +560,47 @@ class TopKEngine:
 
     def split(self, partitions: int) -> list[TopKEngine]:
         """This engine's state cut into ``partitions`` engines by
-        :func:`~rankstream.engine.partition.partition_of` of the video id: each answers
-        exactly for its own videos, and merged rankings equal this engine's. Remembered
-        ``event_id``s go to every part; statistics start at zero (:mod:`.split`)."""
+        :func:`~rankstream.engine.partition.partition_of` of the video id, engine ``p``
+        tagged partition ``p``: each answers exactly for its own videos, and merged
+        rankings equal this engine's. Remembered ``event_id``s go to every part;
+        statistics start at zero (:mod:`.split`)."""
         return [
             TopKEngine.from_state(part, self.config)
             for part in split_state(self.capture(), partitions)
         ]
 
-    def _load(self, state: dict[str, Any]) -> None:
-        expected = [_spec_state(w.spec) for w in self._windows]
-        if state["windows"] != expected:
+    @staticmethod
+    def _label_values(labels: Interner[str | None]) -> list[str]:
+        """The labels by code, without code 0 (absent)."""
+        return [label for label in labels.values[1:] if label is not None]
+
+    def _load(self, state: EngineState) -> None:
+        expected = tuple(window_shape(w.spec) for w in self._windows)
+        if state.windows != expected:
             raise SnapshotError(
                 "snapshot windows differ from the configured windows; restore with the "
                 "configuration that took it"
             )
-        self.now = state["now"]
-        self.stats = EngineStats(*state["stats"])  # older snapshots hold fewer counters
-        self._videos = Interner(state["videos"])
-        self._video_keys = Column.of(unpack_array(state["video_keys"]))
-        self._categories = Interner([None, *state["categories"]])
-        self._regions = Interner([None, *state["regions"]])
-        self._cells = IntIndex(unpack_array(state["cells"]))
-        self._cell_series = Column.of(unpack_array(state["cell_series"]))
-        self._scopes = IntIndex(unpack_array(state["scopes"]))
-        self._series = IntIndex(unpack_array(state["series"]))
-        self._series_video = Column.of(unpack_array(state["series_video"]))
-        self._series_scope = Column.of(unpack_array(state["series_scope"]))
-        for window, (start, end, values) in zip(self._windows, state["window_state"], strict=True):
-            window.start, window.end = start, end
-            window.values = Column.of(unpack_array(values))
-        for resolution, buckets, cells, counts in state["buckets"]:
-            store = self._buckets[resolution]
-            store.add(unpack_array(buckets), unpack_array(cells), unpack_array(counts))
-        self._dedup.load([(k, v) for k, v in state["dedup"]])
-        self._dedup.evicted = state["dedup_evicted"]
+        self.now = state.now
+        self.stats = EngineStats(**msgspec.structs.asdict(state.stats))
+        self._videos = Interner(state.videos)
+        self._video_keys = Column.of(state.video_keys.unpack())
+        self._categories = Interner([None, *state.categories])
+        self._regions = Interner([None, *state.regions])
+        self._cells = IntIndex(state.cells.unpack())
+        self._cell_series = Column.of(state.cell_series.unpack())
+        self._scopes = IntIndex(state.scopes.unpack())
+        self._series = IntIndex(state.series.unpack())
+        self._series_video = Column.of(state.series_video.unpack())
+        self._series_scope = Column.of(state.series_scope.unpack())
+        for window, saved in zip(self._windows, state.window_state, strict=True):
+            window.start, window.end = saved.start, saved.end
+            window.values = Column.of(saved.values.unpack())
+        for table in state.buckets:
+            store = self._buckets[table.resolution]
+            store.add(table.buckets.unpack(), table.cells.unpack(), table.counts.unpack())
+        self._dedup.load(list(state.dedup))
+        self._dedup.evicted = state.dedup_evicted
 
     # ------------------------------------------------------------------ query
 
@@ -693,16 +728,3 @@ def _past_encoding(name: str, most: int) -> str:
         f"these events would take the distinct {name} past the encoding's limit of {most}; "
         "no screening accepted them"
     )
-
-
-_STAT_FIELDS = (  # in snapshot order: new counters go last
-    "accepted",
-    "duplicates",
-    "rejected_too_new",
-    "late_dropped",
-    "rejected_over_capacity",
-)
-
-
-def _spec_state(spec: WindowSpec) -> list[object]:
-    return [spec.name, spec.kind, spec.resolution, spec.size, spec.unit]
