@@ -42,6 +42,12 @@ class SnapshotError(RankstreamError):
     """A snapshot could not be read: wrong format, unsupported version or corrupt payload."""
 
 
+class MismatchedBounds(RankstreamError):
+    """Rankings to merge were not computed for the same window, bounds and filters (their
+    engines' clocks are in different buckets, or a caller mixed queries); merge rankings
+    of one query taken once the partitions' clocks agree."""
+
+
 class CapacityError(RankstreamError):
     """A fixed-width table is full (too many distinct categories or regions)."""
 

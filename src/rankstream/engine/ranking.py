@@ -12,12 +12,14 @@ from the whole scope. Either way the answer is exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
+
+from rankstream.errors import InvalidQuery, MismatchedBounds
 
 IntArray = npt.NDArray[np.int64]
 
@@ -212,12 +214,73 @@ def higher_bound(a: Leaderboard, value: int, series: int, order: IdOrder) -> tup
     return value, series
 
 
-def merge_top_k(parts: Iterable[Sequence[RankedItem]], k: int) -> list[RankedItem]:
-    """Merge per-partition rankings into the global top ``k``.
+_SAME_FOR_EVERY_PART = ("window", "category", "region")
+_SAME_FOR_CLOCKED_PARTS = ("start", "end")
 
-    Exact when the partitions hold disjoint sets of videos and each part is that
-    partition's own top ``k`` (or longer).
+
+def merge_top_k(results: Sequence[TopKResult], k: int) -> TopKResult:
+    """The global top ``k`` of per-partition rankings of one query.
+
+    Exact when the partitions hold disjoint sets of videos (Kafka keyed by video id) and
+    every part is its partition's top ``k`` or longer, for the same window, bounds and
+    filters. Checked, before anything is merged:
+
+    - ``results`` is not empty; every part has the same ``window``, ``category`` and
+      ``region``, and every part with a clock the same ``start`` and ``end``, else
+      :class:`~rankstream.errors.MismatchedBounds` (counts over different ranges do not
+      add up to any ranking);
+    - ``k`` is an integer from 1 to the smallest ``k`` of the parts, else
+      :class:`~rankstream.errors.InvalidQuery` (a part cut at a smaller ``k`` may have
+      left out an item of the merged top ``k``);
+    - no video is in two parts, else :class:`ValueError` (the partitions overlap).
+
+    A part whose ``as_of`` is ``None`` comes from an engine with no clock yet (no event,
+    no tick): it holds nothing and has no bounds, so it takes no part in the bounds check
+    or in ``as_of``. The merge's ``as_of`` is the *smallest* of the other parts' clocks:
+    each part is as fresh as its own clock, so the least advanced partition is what the
+    whole answer can vouch for; the minimum never claims a freshness some part lacks
+    (parts with different clocks but the same bounds are in the same bucket). With no
+    clocked part, ``as_of``, ``start`` and ``end`` are ``None`` and the ranking is empty,
+    as one empty engine answers.
+
+    Items are ordered as every ranking is (views descending, then id by code point) and
+    renumbered from 1.
     """
-    pool = [item for part in parts for item in part]
+    if not results:
+        raise ValueError("merge_top_k needs at least one result")
+    first = results[0]
+    for name in _SAME_FOR_EVERY_PART:
+        _check_same(results, name)
+    clocked = [r for r in results if r.as_of is not None]
+    for name in _SAME_FOR_CLOCKED_PARTS:
+        _check_same(clocked, name)
+    most = min(r.k for r in results)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= most:
+        raise InvalidQuery(
+            f"k must be an integer from 1 to {most}, the smallest k the parts were ranked with"
+        )
+    pool = [item for part in results for item in part.items]
+    if len({item.video_id for item in pool}) != len(pool):
+        raise ValueError("a video is ranked in two parts: the partitions overlap")
     pool.sort(key=lambda item: (-item.views, item.video_id))
-    return [RankedItem(rank, item.video_id, item.views) for rank, item in enumerate(pool[:k], 1)]
+    items = tuple(
+        RankedItem(rank, item.video_id, item.views) for rank, item in enumerate(pool[:k], 1)
+    )
+    bounds = clocked[0] if clocked else first
+    return TopKResult(
+        window=first.window,
+        start=bounds.start,
+        end=bounds.end,
+        as_of=min((r.as_of for r in clocked if r.as_of is not None), default=None),
+        k=k,
+        category=first.category,
+        region=first.region,
+        items=items,
+    )
+
+
+def _check_same(results: Sequence[TopKResult], name: str) -> None:
+    values = {getattr(r, name) for r in results}
+    if len(values) > 1:
+        shown = ", ".join(sorted(map(repr, values)))
+        raise MismatchedBounds(f"the rankings to merge differ in {name}: {shown}")
