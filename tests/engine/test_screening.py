@@ -22,7 +22,7 @@ from rankstream.engine import (
     TopKEngine,
     ViewEvent,
     WindowSpec,
-    core,
+    tables,
 )
 from rankstream.engine.windows import HOUR, MINUTE
 from rankstream.errors import CapacityError, ConfigError
@@ -213,7 +213,7 @@ def test_replay_past_the_encoding_raises_before_changing_anything() -> None:
 
 
 def test_replay_past_the_video_encoding_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core, "VIDEO_CODE_LIMIT", 3)  # as if codes were 2 bits wide
+    monkeypatch.setattr(tables, "VIDEO_CODE_LIMIT", 3)  # as if codes were 2 bits wide
     engine = TopKEngine(config())
     engine.replay(batch(ViewEvent("a", T0), ViewEvent("b", T0)), T0)
     engine.replay(batch(*(ViewEvent(v, T0) for v in "abcc")), T0)  # c is the third: fits
@@ -224,7 +224,7 @@ def test_replay_past_the_video_encoding_raises(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_replay_past_the_cell_encoding_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core, "CELL_CODE_LIMIT", 3)
+    monkeypatch.setattr(tables, "CELL_CODE_LIMIT", 3)
     engine = TopKEngine(config())
     engine.replay(batch(ViewEvent("a", T0, "m"), ViewEvent("a", T0)), T0)
     engine.replay(batch(ViewEvent("a", T0, "m"), ViewEvent("b", T0, "m")), T0)

@@ -37,6 +37,7 @@ limit, are the events with something new decided one by one, in order, in Python
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -256,13 +257,16 @@ class Screening:
         engine, config = self._engine, self._engine.config
         bound = self._bound
         return [
-            config.max_videos - len(engine._videos) - len(self._new_videos) - bound[0],
+            config.max_videos - len(engine._tables.videos) - len(self._new_videos) - bound[0],
             config.max_categories
-            - (len(engine._categories) - 1)
+            - (len(engine._tables.categories) - 1)
             - len(self._new_categories)
             - bound[1],
-            config.max_regions - (len(engine._regions) - 1) - len(self._new_regions) - bound[2],
-            config.max_cells - len(engine._cells) - len(self._new_cells) - bound[3],
+            config.max_regions
+            - (len(engine._tables.regions) - 1)
+            - len(self._new_regions)
+            - bound[2],
+            config.max_cells - len(engine._tables.cells) - len(self._new_cells) - bound[3],
         ]
 
     def _growth(self, batch: EventBatch) -> tuple[list[int] | None, _Codes | None, _Optional3]:
@@ -284,8 +288,8 @@ class Screening:
         engine = self._engine
         labels: list[IntArray | None] = [None, None]
         for i, column, interner in (
-            (0, batch.categories, engine._categories),
-            (1, batch.regions, engine._regions),
+            (0, batch.categories, engine._tables.categories),
+            (1, batch.regions, engine._tables.regions),
         ):
             if column is None or growth[i + 1] <= room[i + 1]:
                 continue
@@ -316,19 +320,23 @@ class Screening:
         """The batch's codes (reusing label codes already looked up)."""
         engine = self._engine
         n = len(batch)
-        videos = engine._videos.lookup(batch.video_ids)
+        videos = engine._tables.videos.lookup(batch.video_ids)
         zero = np.zeros(n, dtype=np.int64)
         if categories is None:
             categories = (
-                zero if batch.categories is None else engine._categories.lookup(batch.categories)
+                zero
+                if batch.categories is None
+                else engine._tables.categories.lookup(batch.categories)
             )
         if regions is None:
-            regions = zero if batch.regions is None else engine._regions.lookup(batch.regions)
+            regions = (
+                zero if batch.regions is None else engine._tables.regions.lookup(batch.regions)
+            )
         known = np.flatnonzero((videos >= 0) & (categories >= 0) & (regions >= 0))
         settled = np.zeros(n, dtype=bool)
         if len(known):
             keys = (videos[known] << 32) | (categories[known] << 16) | regions[known]
-            settled[known] = engine._cells.find(keys) >= 0
+            settled[known] = engine._tables.cells.find(keys) >= 0
         return _Codes(videos, categories, regions, settled)
 
     def _index_unindexed(self) -> None:
@@ -394,13 +402,14 @@ class Screening:
         """Reserve what event ``row`` adds (video, labels, cell), or say which limit it
         would pass (then nothing is reserved)."""
         engine, config = self._engine, self._engine.config
+        tables = engine._tables
         video = codes.videos[row]
-        new_video = new_category = new_region = None
+        new_video = None
         if video < 0:
             video_id = batch.video_ids[row]
             video = self._new_videos.get(video_id, -1)
             if video < 0:
-                held = len(engine._videos) + len(self._new_videos)
+                held = len(tables.videos) + len(self._new_videos)
                 if held >= config.max_videos:
                     return CapacityRefusal(
                         row,
@@ -408,41 +417,31 @@ class Screening:
                         f"the limit of {config.max_videos} distinct videos is reached (max_videos)",
                     )
                 video, new_video = held, video_id
-        category = codes.categories[row]
-        if category < 0:
-            assert batch.categories is not None
-            label = batch.categories[row]
-            assert label is not None
-            category = self._new_categories.get(label, -1)
-            if category < 0:
-                held = len(engine._categories) + len(self._new_categories)  # code 0: absent
-                if held > config.max_categories:
-                    return CapacityRefusal(
-                        row,
-                        "category",
-                        f"the limit of {config.max_categories} distinct categories is "
-                        "reached (max_categories)",
-                    )
-                category, new_category = held, label
-        region = codes.regions[row]
-        if region < 0:
-            assert batch.regions is not None
-            label = batch.regions[row]
-            assert label is not None
-            region = self._new_regions.get(label, -1)
-            if region < 0:
-                held = len(engine._regions) + len(self._new_regions)
-                if held > config.max_regions:
-                    return CapacityRefusal(
-                        row,
-                        "region",
-                        f"the limit of {config.max_regions} distinct regions is reached "
-                        "(max_regions)",
-                    )
-                region, new_region = held, label
-        cell = (video << 32) | (category << 16) | region
+        category = _label_code(
+            row,
+            batch.categories,
+            codes.categories[row],
+            len(tables.categories),
+            self._new_categories,
+            config.max_categories,
+            _CATEGORY,
+        )
+        if isinstance(category, CapacityRefusal):
+            return category
+        region = _label_code(
+            row,
+            batch.regions,
+            codes.regions[row],
+            len(tables.regions),
+            self._new_regions,
+            config.max_regions,
+            _REGION,
+        )
+        if isinstance(region, CapacityRefusal):
+            return region
+        cell = (video << 32) | (category[0] << 16) | region[0]
         new_cell = cell not in self._new_cells  # not settled: the engine lacks the cell
-        if new_cell and len(engine._cells) + len(self._new_cells) >= config.max_cells:
+        if new_cell and len(tables.cells) + len(self._new_cells) >= config.max_cells:
             return CapacityRefusal(
                 row,
                 "event",
@@ -451,13 +450,56 @@ class Screening:
             )
         if new_video is not None:
             self._new_videos[new_video] = video
-        if new_category is not None:
-            self._new_categories[new_category] = category
-        if new_region is not None:
-            self._new_regions[new_region] = region
+        if category[1] is not None:
+            self._new_categories[category[1]] = category[0]
+        if region[1] is not None:
+            self._new_regions[region[1]] = region[0]
         if new_cell:
             self._new_cells.add(cell)
         return None
+
+
+class _LabelKind(NamedTuple):
+    field: str  # the event field, in a refusal
+    plural: str
+    setting: str
+
+
+_CATEGORY = _LabelKind("category", "categories", "max_categories")
+_REGION = _LabelKind("region", "regions", "max_regions")
+
+
+def _label_code(
+    row: int,
+    labels: Sequence[str | None] | None,
+    code: int,
+    held: int,
+    reserved: dict[str, int],
+    most: int,
+    kind: _LabelKind,
+) -> tuple[int, str | None] | CapacityRefusal:
+    """The code of event ``row``'s category or region and, if this event is the first to
+    add it, the label to reserve; or why it does not fit.
+
+    ``code`` is the engine's (``-1`` if unknown: the label then has one), ``held`` the
+    engine's number of codes (code 0, absent, included), ``reserved`` the labels this
+    screening reserved, with their provisional codes, and ``most`` the limit.
+    """
+    if code >= 0:
+        return code, None
+    if labels is None or (label := labels[row]) is None:
+        raise RuntimeError(f"an event without a {kind.field} has no {kind.field} code")
+    known = reserved.get(label, -1)
+    if known >= 0:
+        return known, None
+    code = held + len(reserved)
+    if code > most:
+        return CapacityRefusal(
+            row,
+            kind.field,
+            f"the limit of {most} distinct {kind.plural} is reached ({kind.setting})",
+        )
+    return code, label
 
 
 class _CodeLists:

@@ -1,0 +1,156 @@
+"""Answering top-k queries: cached leaderboards per (window, scope), and cached answers.
+
+A :class:`~rankstream.engine.ranking.Leaderboard` per (window, scope) keeps the leading
+series and a bound; it catches up with the series that rose since it last looked by
+reading the :class:`~rankstream.engine.touchlog.TouchLog`, and is rebuilt from every series
+of its scope when the log no longer reaches back or its members cannot answer (see
+:mod:`rankstream.engine.ranking`). Whole answers are reused until the next batch or clock
+move. Caches only: nothing here is in a snapshot, and all of it rebuilds on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from rankstream.engine.columns import Column
+from rankstream.engine.config import EngineConfig
+from rankstream.engine.counts import WindowCounts
+from rankstream.engine.events import MAX_LABEL_CHARS
+from rankstream.engine.ranking import (
+    IdOrder,
+    Leaderboard,
+    RankedItem,
+    TopKResult,
+    build_leaderboard,
+    higher_bound,
+)
+from rankstream.engine.tables import Tables
+from rankstream.engine.touchlog import TouchLog
+from rankstream.errors import InvalidQuery
+
+IntArray = npt.NDArray[np.int64]
+_RESULT_CACHE_SIZE = 4096
+
+
+@dataclass(slots=True)
+class _ScopeMembers:
+    series: Column = field(default_factory=lambda: Column(np.int64))
+    scanned: int = 0  # series codes below this have been looked at
+
+
+class Rankings:
+    """The query side of one engine: reads its tables, window values and touch log, and
+    owns the caches built from them. Queries update the caches, so they are writes (one
+    writer at a time, as for the whole engine)."""
+
+    def __init__(
+        self, config: EngineConfig, tables: Tables, counts: WindowCounts, log: TouchLog
+    ) -> None:
+        self.config = config
+        self._tables = tables
+        self._counts = counts
+        self._log = log
+        self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
+        self._boards: dict[tuple[int, int], Leaderboard] = {}
+        # Answers are reused until the next batch or clock move: (log seq, now) -> result.
+        self._results: dict[tuple[object, ...], tuple[tuple[int, int | None], TopKResult]] = {}
+
+    def top_k(self, window: str, k: int, category: str | None, region: str | None) -> TopKResult:
+        """See :meth:`TopKEngine.top_k <rankstream.engine.core.TopKEngine.top_k>`."""
+        index = self._counts.index(window)
+        if index is None:
+            names = ", ".join(w.spec.name for w in self._counts.windows)
+            raise InvalidQuery(f"unknown window {window!r}; expected one of {names}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.max_k:
+            raise InvalidQuery(f"k must be an integer from 1 to {self.config.max_k}")
+        for name, value in (("category", category), ("region", region)):
+            if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
+                raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")
+        scope = self._tables.scope_for(category, region)
+        key = (index, scope, k, category, region)
+        version = (self._log.seq, self._counts.now)
+        cached = self._results.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        result = self._rank(index, scope, k, category, region)
+        if len(self._results) >= _RESULT_CACHE_SIZE:
+            self._results.clear()
+        self._results[key] = (version, result)
+        return result
+
+    def _rank(
+        self, index: int, scope: int | None, k: int, category: str | None, region: str | None
+    ) -> TopKResult:
+        window = self._counts.windows[index]
+        now = self._counts.now
+        bounded = window.spec.kind != "all" and now is not None
+        items: tuple[RankedItem, ...] = ()
+        if scope is not None and now is not None:
+            series, values = self._leaders(index, scope, k)
+            leaders = self._tables.video_ids(series)
+            items = tuple(map(RankedItem, range(1, len(leaders) + 1), leaders, values.tolist()))
+        return TopKResult(
+            window=window.spec.name,
+            start=window.start if bounded else None,
+            end=window.end if bounded else None,
+            as_of=now,
+            k=k,
+            category=category,
+            region=region,
+            items=items,
+        )
+
+    def _leaders(self, window: int, scope: int, k: int) -> tuple[IntArray, IntArray]:
+        values = self._counts.windows[window].values.view
+        order = self._tables.order()
+        size = self.config.candidate_size
+        board = self._boards.get((window, scope))
+        if board is not None:
+            touched = self._log.since(board.seq)
+            if touched is None or len(touched) > 4 * len(self._members_of(scope)) + 65536:
+                board = None
+            else:
+                in_scope = self._tables.series_scope.view[touched] == scope
+                board.promote(touched[in_scope], values)
+                board.seq = self._log.seq
+                if len(board.members) > 4 * size:
+                    board = self._trim(board, values, order)
+        if board is not None:
+            found = board.top(k, values, order)
+            if found is not None:
+                self._boards[(window, scope)] = board
+                return found
+        board = build_leaderboard(self._members_of(scope), values, size, order, self._log.seq)
+        self._boards[(window, scope)] = board
+        found = board.top(k, values, order)
+        if found is None:  # cannot happen: a fresh board answers every k <= candidate_size
+            raise RuntimeError("fresh leaderboard could not answer")
+        return found
+
+    def _members_of(self, scope: int) -> IntArray:
+        """Every series of ``scope``, ascending; series created since the last call are
+        found by one scan of the new part of the series table."""
+        members = self._scope_members.setdefault(scope, _ScopeMembers())
+        total = len(self._tables.series)
+        if members.scanned < total:
+            scopes = self._tables.series_scope.view[members.scanned : total]
+            members.series.extend(np.flatnonzero(scopes == scope) + members.scanned)
+            members.scanned = total
+        return members.series.view
+
+    def _trim(self, board: Leaderboard, values: IntArray, order: IdOrder) -> Leaderboard:
+        trimmed = build_leaderboard(
+            board.members, values, self.config.candidate_size, order, board.seq
+        )
+        trimmed.bound_value, trimmed.bound_series = higher_bound(
+            board, trimmed.bound_value, trimmed.bound_series, order
+        )
+        return trimmed
+
+    @property
+    def numpy_bytes(self) -> int:
+        """Bytes of the cached scope member lists."""
+        return sum(m.series.view.nbytes for m in self._scope_members.values())
