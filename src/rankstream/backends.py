@@ -12,17 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.registry import Collector
 
 from rankstream.checkpoint import DirectoryCheckpointStore
 from rankstream.config import ServiceConfig
+from rankstream.errors import ConfigError
 from rankstream.idempotency import SqliteIdempotencyStore
 from rankstream.log import SqliteEventLog
+from rankstream.optional import require
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
 from rankstream.serving import Ingest, RankingSource
 from rankstream.store import MetadataStore, SqliteMetadataStore
+
+if TYPE_CHECKING:
+    from rankstream.worker.runner import Worker
 
 
 @dataclass
@@ -44,6 +50,8 @@ class Backends:
 
 def open_backends(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
     """The backends of ``config``'s mode, opened and recovered (blocks while recovering)."""
+    if config.scale_out:
+        return open_scale_out_api(config, clock)
     return open_embedded(config, clock)
 
 
@@ -81,3 +89,81 @@ def open_embedded(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
         collectors=[PipelineCollector(pipeline)],
         closers=[pipeline.close, metadata.close],
     )
+
+
+def redis_client(config: ServiceConfig) -> Any:
+    """A redis-py client for ``config.redis`` (a cluster client with ``redis_cluster``)."""
+    redis = require("redis", "scale-out mode")
+    if config.redis_cluster:
+        cluster = require("redis.cluster", "scale-out mode")
+        return cluster.RedisCluster.from_url(config.redis)
+    return redis.Redis.from_url(config.redis)
+
+
+def topic_partitions(config: ServiceConfig) -> int:
+    """How many partitions the topic has (asks the broker; raises :class:`ConfigError` if
+    the topic does not exist)."""
+    kafka = require("confluent_kafka.admin", "scale-out mode")
+    admin = kafka.AdminClient({"bootstrap.servers": config.bootstrap})
+    topic = config.kafka_topic
+    metadata = admin.list_topics(topic, timeout=30)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise ConfigError(f"kafka: topic {topic!r} not found at {config.bootstrap}; create it")
+    return len(found.partitions)
+
+
+def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
+    """A stateless API replica: events to Kafka, rankings and metadata from Redis,
+    idempotency keys in Redis."""
+    from rankstream.api.answers import encode_ingest_answer
+    from rankstream.idempotency.redis import RedisIdempotencyStore
+    from rankstream.serving.kafka import KafkaIngest
+    from rankstream.serving.redis import RedisRankingSource
+    from rankstream.store.redis import RedisMetadataStore
+
+    client = redis_client(config)
+    partitions = topic_partitions(config)
+    windows = [w.name for w in config.engine_config().windows]
+    rankings = RedisRankingSource(
+        client, config.board, lambda: partitions, windows, config.served_k
+    )
+    ingest = KafkaIngest(
+        config.bootstrap,
+        config.kafka_topic,
+        RedisIdempotencyStore(client, int(config.idempotency_ttl * 1000)),
+        config.engine_config(),
+        encode_ingest_answer,
+        clock,
+        DeadLetters(config.dead_letter_capacity),
+        status=lambda: rankings.progress(clock()),
+    )
+    return Backends(
+        ingest=ingest,
+        rankings=rankings,
+        metadata=RedisMetadataStore(client),
+        closers=[ingest.close, client.close],
+    )
+
+
+def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> Worker:
+    """A scale-out worker for ``config`` (needs kafka, redis and checkpoints)."""
+    from rankstream.checkpoint import open_checkpoints
+    from rankstream.worker.runner import Worker, WorkerSettings
+
+    if not (config.kafka and config.redis and config.checkpoints):
+        raise ConfigError("a worker needs kafka, redis and checkpoints")
+    settings = WorkerSettings(
+        bootstrap=config.bootstrap,
+        topic=config.kafka_topic,
+        group=config.group,
+        board=config.board,
+        publish_interval=config.publish_interval,
+        checkpoint_interval=config.checkpoint_interval,
+        depth=config.publish_depth,
+        scope_kinds=config.scope_kinds,
+        session_timeout_ms=config.session_timeout_ms,
+        name=name,
+    )
+    checkpoints = open_checkpoints(config.checkpoints, config.s3_endpoint)
+    return Worker(settings, config.engine_config(), checkpoints, redis_client(config), clock)

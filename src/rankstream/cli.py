@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +39,7 @@ from rankstream.generator import StreamSpec, generate_columns
 from rankstream.generator.sender import send as send_traffic
 from rankstream.server import EX_CANTCREAT, DataDirError, prepare_data_dir
 from rankstream.server import serve as run_server
+from rankstream.service.pipeline import wall_clock_ms
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -249,13 +252,55 @@ def serve(settings: ServiceConfig) -> None:
 
     Every setting comes, lowest precedence first, from its default, the --config file (TOML
     key data_dir), the environment (RANKSTREAM_DATA_DIR) and the option (--data-dir).
+    With --kafka and --redis it is a scale-out API replica (see `api`).
     """
-    _prepare_data_dir(settings)
+    _serve(settings)
+
+
+def _serve(settings: ServiceConfig) -> None:
+    if settings.scale_out:
+        where = f"events to Kafka {settings.kafka}, rankings from Redis"
+    else:
+        _prepare_data_dir(settings)
+        where = f"data in {settings.data_dir}"
     Console(stderr=True).print(
-        f"rankstream serving on http://{settings.host}:{settings.port} "
-        f"(data in {settings.data_dir})"
+        f"rankstream serving on http://{settings.host}:{settings.port} ({where})"
     )
     run_server(settings)
+
+
+@app.command()
+@with_settings
+def api(settings: ServiceConfig) -> None:
+    """Run a stateless scale-out API replica: POST /views produces to Kafka (202 once the
+    broker acknowledged), rankings are read from what the workers publish to Redis. The
+    same HTTP contract as `serve`; needs --kafka HOST:PORT[/TOPIC] and --redis URL."""
+    if not settings.scale_out:
+        typer.echo("rankstream: api needs --kafka and --redis (or use serve)", err=True)
+        raise typer.Exit(_SETTINGS_ERROR)
+    _serve(settings)
+
+
+@app.command()
+@with_settings
+def worker(
+    settings: ServiceConfig,
+    name: Annotated[str, typer.Option(help="This worker's name in status and logs.")] = "",
+) -> None:
+    """Run a scale-out worker: joins the consumer group, keeps one engine per assigned
+    partition, publishes rankings to Redis and checkpoints to --checkpoints (a directory or
+    s3://BUCKET/PREFIX). SIGINT/SIGTERM checkpoint and leave the group."""
+    from rankstream.backends import open_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        running = open_worker(settings, wall_clock_ms, name or f"worker-{os.getpid()}")
+    except ConfigError as exc:
+        typer.echo(f"rankstream: {exc}", err=True)
+        raise typer.Exit(_SETTINGS_ERROR) from None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: running.stop())
+    running.run()
 
 
 @app.command()

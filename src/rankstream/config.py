@@ -38,6 +38,8 @@ from pydantic_settings import (
 from rankstream.engine import EngineConfig
 from rankstream.errors import ConfigError
 
+SCOPE_KINDS = ("all", "category", "region", "category_region")
+
 ENV_PREFIX = "RANKSTREAM_"
 MIB = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
@@ -157,6 +159,60 @@ class ServiceConfig(BaseSettings):
         description="Most cells (a video in one category and region) the engine holds;"
         " budget 0.7-0.9 KB of memory each.",
     )
+    kafka: str = Field(
+        default="",
+        description="Scale-out: Kafka bootstrap servers HOST:PORT[,HOST:PORT...], optionally"
+        " /TOPIC; empty: the embedded service.",
+    )
+    topic: str = Field(
+        default="video_views",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Scale-out: the topic of view events (key video_id, value the event JSON).",
+    )
+    group: str = Field(
+        default="rankstream", min_length=1, description="Scale-out: the workers' consumer group."
+    )
+    redis: str = Field(
+        default="",
+        description="Scale-out: where workers publish rankings and API replicas read them,"
+        " redis://HOST:PORT/DB.",
+    )
+    redis_cluster: bool = Field(
+        default=False, description="Scale-out: the redis URL names a node of a Redis Cluster."
+    )
+    checkpoints: str = Field(
+        default="",
+        description="Scale-out workers: a directory, or s3://BUCKET/PREFIX, for partition"
+        " checkpoints.",
+    )
+    s3_endpoint: str = Field(
+        default="", description="Scale-out: an S3-compatible endpoint URL (empty: AWS's)."
+    )
+    board: str = Field(
+        default="views",
+        pattern=r"^[a-z0-9_-]{1,64}$",
+        description="Scale-out: the leaderboard's name in Redis keys.",
+    )
+    publish_depth: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Scale-out: items published per ranking (the largest k API replicas serve).",
+    )
+    publish_scopes: str = Field(
+        default="all,category,region,category_region",
+        description="Scale-out: scope kinds published (comma-separated: all, category, region,"
+        " category_region).",
+    )
+    publish_interval: float = Field(
+        default=0.5, gt=0, description="Scale-out workers: seconds between publishes to Redis."
+    )
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        description="Scale-out workers: Kafka consumer-group session timeout (a dead worker's"
+        " partitions move after it).",
+    )
 
     if not TYPE_CHECKING:  # mypy keeps the keyword signature pydantic derives from the fields
 
@@ -242,7 +298,42 @@ class ServiceConfig(BaseSettings):
             self.engine_config()
         except ConfigError as exc:
             raise ValueError(f"engine: {exc}") from None
+        if bool(self.kafka) != bool(self.redis):
+            raise ValueError("scale-out needs both kafka and redis (or neither, for embedded)")
+        unknown = set(self.scope_kinds) - set(SCOPE_KINDS)
+        if unknown or not self.scope_kinds:
+            raise ValueError(
+                f"publish_scopes: expected some of {', '.join(SCOPE_KINDS)};"
+                f" got {self.publish_scopes!r}"
+            )
         return self
+
+    @property
+    def scale_out(self) -> bool:
+        """Whether this is a scale-out process (Kafka and Redis set), not the embedded one."""
+        return bool(self.kafka)
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap servers (``kafka`` without its ``/TOPIC``)."""
+        return self.kafka.split("/", 1)[0]
+
+    @property
+    def kafka_topic(self) -> str:
+        """The topic: the ``/TOPIC`` of ``kafka`` if given, else ``topic``."""
+        _, _, topic = self.kafka.partition("/")
+        return topic or self.topic
+
+    @property
+    def scope_kinds(self) -> frozenset[str]:
+        """The scope kinds ``publish_scopes`` names."""
+        return frozenset(k.strip() for k in self.publish_scopes.split(",") if k.strip())
+
+    @property
+    def served_k(self) -> int:
+        """The largest k a top-k query may ask: ``max_k``, or in scale-out the published
+        depth if smaller."""
+        return min(self.max_k, self.publish_depth) if self.scale_out else self.max_k
 
     def engine_config(self) -> EngineConfig:
         """The engine settings these service settings imply."""

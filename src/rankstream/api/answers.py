@@ -120,23 +120,42 @@ class RecoveryStatus(msgspec.Struct):
     seconds: float
 
 
-class StatusAnswer(msgspec.Struct):
-    """Counters and positions of the running service."""
+class PartitionProgress(msgspec.Struct):
+    """Scale-out: one partition's progress, from what its worker last published. Offsets are
+    the next ones not yet applied / covered by a checkpoint; ``lag`` is ``end - applied``;
+    ``published_age_ms`` how old the newest published ranking is."""
 
+    partition: int
+    worker: str | None
+    applied: int | None
+    checkpointed: int | None
+    end: int | None
+    lag: int | None
+    as_of: int | None
+    published_age_ms: int | None
+
+
+class StatusAnswer(msgspec.Struct, omit_defaults=True):
+    """Counters and positions of the running service. The embedded service fills every
+    field; a scale-out API replica fills ``partitions`` and its own counters instead of the
+    engine's (the workers hold the engines)."""
+
+    mode: str
     events_accepted: int
-    events_applied: int
     events_rejected: int
-    late_dropped: int
-    duplicates: int
-    watermark: int | None
-    last_checkpoint: CheckpointStatus
-    log: LogStatus
-    recovery: RecoveryStatus
     queue_depth: int
-    queued_bytes: int
-    memory: dict[str, int]
     storage: str | None
     healthy: bool
-    failure: str | None
     videos_with_metadata: int
     dead_letters: int
+    events_applied: int | None = None
+    late_dropped: int | None = None
+    duplicates: int | None = None
+    watermark: int | None = None
+    last_checkpoint: CheckpointStatus | None = None
+    log: LogStatus | None = None
+    recovery: RecoveryStatus | None = None
+    queued_bytes: int | None = None
+    memory: dict[str, int] | None = None
+    failure: str | None = None
+    partitions: list[PartitionProgress] | None = None

@@ -201,7 +201,7 @@ def operations(config: ServiceConfig, windows: Sequence[str]) -> list[Operation]
             get_top_k,
             summary="The exact top k of a window, optionally by category and region",
             access="read",
-            query=top_k_query(windows, config.max_k),
+            query=top_k_query(windows, config.served_k),
             answers={
                 200: Answer("The ranking, with its window bounds", TopKAnswer),
                 503: Answer(

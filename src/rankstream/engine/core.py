@@ -376,6 +376,11 @@ class TopKEngine:
 
     # ------------------------------------------------------------------ query
 
+    def scopes(self) -> list[tuple[str | None, str | None]]:
+        """Every scope the engine can rank, as ``(category, region)`` filters: all
+        (``(None, None)``, first), then each category, region and pair seen in an event."""
+        return self._tables.scope_labels()
+
     def top_k(
         self, window: str, k: int = 10, category: str | None = None, region: str | None = None
     ) -> TopKResult:

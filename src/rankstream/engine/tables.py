@@ -73,6 +73,14 @@ class Tables:
         """The labels of ``categories`` or ``regions`` by code, without code 0 (absent)."""
         return [label for label in interner.values[1:] if label is not None]
 
+    def scope_labels(self) -> list[tuple[str | None, str | None]]:
+        """Every scope held, as ``(category, region)`` (``None``: not filtered), in the
+        order scopes were first seen (``(None, None)``, all, is first)."""
+        categories, regions = self.categories.values, self.regions.values
+        return [
+            (categories[key >> 16], regions[key & 0xFFFF]) for key in self.scopes.keys.view.tolist()
+        ]
+
     # ------------------------------------------------------------------ lookups
 
     def look_up(self, batch: EventBatch, hint: MaybeLookedUp | None = None) -> LookedUp:

@@ -186,6 +186,7 @@ class IngestPipeline:
         checkpoint = self.checkpointer.stats
         recovery = self.recovery
         return {
+            "mode": "embedded",
             "events_accepted": self.writer.stats.events_logged,
             "events_applied": engine.accepted,
             "events_rejected": self.dead_letters.total,

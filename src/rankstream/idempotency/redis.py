@@ -1,0 +1,51 @@
+"""Idempotency keys in Redis, shared by every API replica.
+
+One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PX`` (the
+first answer stays; Redis expires it after the TTL, so :meth:`expire` has nothing to do).
+Keys spread over a Redis Cluster's slots by their own hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rankstream.errors import StorageFailure
+
+PREFIX = "rs:idem:"
+
+
+class RedisIdempotencyStore:
+    """Keys in Redis through ``client`` (redis-py, standalone or cluster), kept ``ttl_ms``."""
+
+    def __init__(self, client: Any, ttl_ms: int) -> None:
+        self.client = client
+        self.ttl_ms = ttl_ms
+
+    def answers_for(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """See :meth:`IdempotencyStore.answers_for`; raises :class:`StorageFailure` if
+        Redis cannot be read."""
+        if not keys:
+            return {}
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(PREFIX + key)
+            values = pipe.execute()
+        except Exception as exc:  # redis-py raises its own RedisError family
+            raise StorageFailure(f"cannot read idempotency keys from Redis: {exc}") from exc
+        return {key: bytes(v) for key, v in zip(keys, values, strict=True) if v is not None}
+
+    def remember(self, answers: Sequence[tuple[str, bytes]], at: int) -> None:
+        """See :meth:`IdempotencyStore.remember` (``at`` is not needed: Redis keeps time)."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, answer in answers:
+                pipe.set(PREFIX + key, answer, nx=True, px=self.ttl_ms)
+            pipe.execute()
+        except Exception as exc:
+            raise StorageFailure(f"cannot store idempotency keys in Redis: {exc}") from exc
+
+    def expire(self, before: int) -> int:
+        """Nothing to do: Redis expires keys after their TTL."""
+        return 0

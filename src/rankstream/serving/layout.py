@@ -1,0 +1,118 @@
+"""How published rankings sit in Redis: key names and values, declared once for the workers
+that write them and the API replicas that read them.
+
+Keys (``{...}`` is a Redis Cluster hash tag: keys with the same tag live in one slot):
+
+- ``rs:{<board>:<window>:<scope>}:p<partition>``: one partition's ranking of one window
+  and scope. Every partition of a ranking shares the tag, so one ``MGET`` reads them all.
+- ``rs:{<board>}:manifest:p<partition>``: what a partition has published: the window bounds
+  its rankings are held for, its log offsets and when it published. All manifests of a
+  board share a tag, so one ``MGET`` reads them all.
+
+A ranking's value holds up to two *generations*: its newest ranking and, when the window's
+bounds moved since, the newest ranking of the bounds before. A reader merges, for every
+partition, the generation of the newest bounds ALL partitions hold (see
+:func:`common_bounds`), so a merged answer never mixes counts of different bounds, even
+while workers cross a minute boundary at slightly different moments.
+
+Values are MessagePack (msgspec): compact, and decoded without a schema layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import quote
+
+import msgspec
+
+PREFIX = "rs"
+
+Bounds = tuple[int | None, int | None]  # (start, end) of a window; (None, None) for "all"
+
+
+class Generation(msgspec.Struct, array_like=True, frozen=True):
+    """One partition's ranking for one window's bounds ``[start, end)``: ``(video_id,
+    views)`` in rank order. (How fresh it is: the partition's manifest says.)"""
+
+    start: int | None
+    end: int | None
+    items: list[tuple[str, int]]
+
+    @property
+    def bounds(self) -> Bounds:
+        return (self.start, self.end)
+
+
+class Manifest(msgspec.Struct, frozen=True):
+    """What one partition has published. ``bounds``: for each window, the bounds its
+    rankings are held for, newest first. ``applied`` / ``checkpointed``: the next log
+    offsets not yet applied / not covered by a checkpoint; ``end``: the partition's end
+    offset as last seen (``end - applied`` is the consumer lag); ``published_at``: epoch ms
+    of this publish; ``worker``: who published it."""
+
+    bounds: dict[str, list[tuple[int | None, int | None]]]
+    as_of: int | None
+    applied: int
+    checkpointed: int
+    end: int
+    published_at: int
+    worker: str
+
+
+_generations = msgspec.msgpack.Decoder(list[Generation])
+_manifest = msgspec.msgpack.Decoder(Manifest)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def scope_key(category: str | None, region: str | None) -> str:
+    """The scope part of a ranking key: ``all``, ``c=<category>``, ``r=<region>`` or
+    ``cr=<category>,<region>``, labels percent-encoded (so no ``{}``, ``:`` or ``,``)."""
+    if category is None and region is None:
+        return "all"
+    if region is None:
+        return f"c={quote(category or '', safe='')}"
+    if category is None:
+        return f"r={quote(region, safe='')}"
+    return f"cr={quote(category, safe='')},{quote(region, safe='')}"
+
+
+def ranking_key(board: str, window: str, scope: str, partition: int) -> str:
+    """The key of one partition's ranking (see the module docstring)."""
+    return f"{PREFIX}:{{{board}:{window}:{scope}}}:p{partition}"
+
+
+def manifest_key(board: str, partition: int) -> str:
+    """The key of one partition's manifest."""
+    return f"{PREFIX}:{{{board}}}:manifest:p{partition}"
+
+
+def encode_generations(generations: Sequence[Generation]) -> bytes:
+    """The value of a ranking key."""
+    return _encoder.encode(list(generations))
+
+
+def decode_generations(data: bytes) -> list[Generation]:
+    """The generations in a ranking key's value."""
+    return _generations.decode(data)
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    """The value of a manifest key."""
+    return _encoder.encode(manifest)
+
+
+def decode_manifest(data: bytes) -> Manifest:
+    """The manifest in a manifest key's value."""
+    return _manifest.decode(data)
+
+
+def common_bounds(manifests: Sequence[Manifest], window: str) -> Bounds | None:
+    """The newest bounds of ``window`` that every partition holds, or ``None`` if they
+    share none (a reader then answers 503, never a mix)."""
+    shared: set[Bounds] | None = None
+    for manifest in manifests:
+        held = {(start, end) for start, end in manifest.bounds.get(window, [])}
+        shared = held if shared is None else shared & held
+    if not shared:
+        return None
+    return max(shared, key=lambda b: (b[1] is not None, b[1] or 0))

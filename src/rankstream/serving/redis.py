@@ -1,0 +1,126 @@
+"""Rankings published by the workers, read from Redis by a stateless API replica.
+
+A query reads every partition's manifest (one ``MGET``), picks the newest window bounds all
+of them hold (:func:`~rankstream.serving.layout.common_bounds`), reads every partition's
+ranking (one ``MGET``: they share a hash tag), keeps each one's generation for those bounds
+and merges them (:func:`~rankstream.engine.merge_top_k`, which refuses mixed bounds). A
+partition that has published nothing yet, or bounds no partition shares, make the answer
+:class:`~rankstream.errors.RankingUnavailable` (503), never a wrong number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rankstream.engine import RankedItem, TopKResult, merge_top_k
+from rankstream.engine.events import MAX_LABEL_CHARS
+from rankstream.errors import InvalidQuery, RankingUnavailable
+from rankstream.serving.layout import (
+    Manifest,
+    common_bounds,
+    decode_generations,
+    decode_manifest,
+    manifest_key,
+    ranking_key,
+    scope_key,
+)
+
+
+class RedisRankingSource:
+    """Rankings of ``board`` over ``partitions()`` partitions, from ``client`` (redis-py,
+    standalone or cluster). ``windows``: the window names served; ``depth``: the depth the
+    workers publish (the largest ``k`` served)."""
+
+    def __init__(
+        self,
+        client: Any,
+        board: str,
+        partitions: Callable[[], int],
+        windows: Sequence[str],
+        depth: int,
+    ) -> None:
+        self.client = client
+        self.board = board
+        self.partitions = partitions
+        self.windows = tuple(windows)
+        self.depth = depth
+
+    def manifests(self) -> list[Manifest | None]:
+        """Every partition's manifest (``None`` where none is published)."""
+        keys = [manifest_key(self.board, p) for p in range(self.partitions())]
+        return [None if v is None else decode_manifest(v) for v in self.client.mget(keys)]
+
+    def progress(self, now: int) -> dict[str, Any]:
+        """``/status`` fields of a replica: every partition's published progress."""
+        partitions: list[dict[str, Any]] = []
+        for partition, manifest in enumerate(self.manifests()):
+            if manifest is None:
+                partitions.append(
+                    {
+                        "partition": partition,
+                        "worker": None,
+                        "applied": None,
+                        "checkpointed": None,
+                        "end": None,
+                        "lag": None,
+                        "as_of": None,
+                        "published_age_ms": None,
+                    }
+                )
+                continue
+            partitions.append(
+                {
+                    "partition": partition,
+                    "worker": manifest.worker,
+                    "applied": manifest.applied,
+                    "checkpointed": manifest.checkpointed,
+                    "end": manifest.end,
+                    "lag": max(0, manifest.end - manifest.applied),
+                    "as_of": manifest.as_of,
+                    "published_age_ms": max(0, now - manifest.published_at),
+                }
+            )
+        return {"mode": "scale-out", "partitions": partitions}
+
+    def top_k(
+        self, window: str, k: int, category: str | None = None, region: str | None = None
+    ) -> TopKResult:
+        """See :class:`~rankstream.serving.RankingSource`."""
+        self._check(window, k, category, region)
+        found = self.manifests()
+        missing = [p for p, m in enumerate(found) if m is None]
+        if missing:
+            raise RankingUnavailable(
+                f"partitions {missing[:10]} have not published rankings yet; retry shortly"
+            )
+        manifests = [m for m in found if m is not None]
+        bounds = common_bounds(manifests, window)
+        if bounds is None:
+            raise RankingUnavailable(
+                f"the partitions hold no common bounds of window {window!r} yet; retry shortly"
+            )
+        scope = scope_key(category, region)
+        keys = [ranking_key(self.board, window, scope, p) for p in range(len(manifests))]
+        parts = []
+        for manifest, value in zip(manifests, self.client.mget(keys), strict=True):
+            generations = [] if value is None else decode_generations(value)
+            items = next((g.items for g in generations if g.bounds == bounds), [])
+            as_of = manifest.as_of
+            if as_of is not None and bounds[1] is not None:
+                as_of = min(as_of, bounds[1] - 1)  # an older generation is as of its end
+            ranked = tuple(RankedItem(i, v, n) for i, (v, n) in enumerate(items[:k], 1))
+            parts.append(
+                TopKResult(window, bounds[0], bounds[1], as_of, k, category, region, ranked)
+            )
+        return merge_top_k(parts, k)
+
+    def _check(self, window: str, k: int, category: str | None, region: str | None) -> None:
+        if window not in self.windows:
+            names = ", ".join(self.windows)
+            raise InvalidQuery(f"unknown window {window!r}; expected one of {names}")
+        if not 1 <= k <= self.depth:
+            raise InvalidQuery(f"k must be an integer from 1 to {self.depth}")
+        for name, value in (("category", category), ("region", region)):
+            if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
+                raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")

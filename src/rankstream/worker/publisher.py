@@ -1,0 +1,159 @@
+"""Publishing one partition's rankings to Redis: only what changed, never half-written.
+
+Each round the worker hands over the scopes its applied events touched. For every window,
+the rankings of those scopes are recomputed to the published depth; when a window's bounds
+moved, every scope of it is. A ranking whose items and bounds are what was last written is
+skipped, so a quiet partition costs one manifest write per round, not a write per view.
+Each changed ranking is one ``SET`` of its whole value (atomic: a reader sees the old or
+the new value), all pipelined in one round trip; the manifest follows in a second one, so
+a manifest never names bounds whose rankings are not yet written.
+(Key layout and values: :mod:`rankstream.serving.layout`.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rankstream.engine import TopKEngine
+from rankstream.serving.layout import (
+    Bounds,
+    Generation,
+    Manifest,
+    encode_generations,
+    encode_manifest,
+    manifest_key,
+    ranking_key,
+    scope_key,
+)
+
+Scope = tuple[str | None, str | None]  # (category, region); (None, None) is "all"
+
+
+def scope_kind(scope: Scope) -> str:
+    """Which kind of scope ``scope`` is (one of :data:`SCOPE_KINDS`)."""
+    category, region = scope
+    if category is None:
+        return "all" if region is None else "region"
+    return "category" if region is None else "category_region"
+
+
+def scopes_of(categories: Iterable[str | None], regions: Iterable[str | None]) -> set[Scope]:
+    """Every scope an event with these (category, region) pairs counts in."""
+    scopes: set[Scope] = {(None, None)}
+    for category, region in set(zip(categories, regions, strict=True)):
+        scopes.add((category, None))
+        scopes.add((None, region))
+        scopes.add((category, region))
+    return scopes
+
+
+@dataclass(slots=True)
+class PublishStats:
+    """Redis commands sent and value bytes written, since the worker started."""
+
+    commands: int = 0
+    bytes: int = 0
+    rankings: int = 0
+    rounds: int = 0
+
+
+@dataclass(slots=True)
+class PartitionPublisher:
+    """What one partition last published, to write only changes (see the module docstring).
+
+    ``windows``: the window names to publish; ``depth``: items per ranking; ``kinds``: the
+    scope kinds to publish (the costly dimension at scale: a category x region pair per
+    published ranking).
+    """
+
+    board: str
+    partition: int
+    windows: tuple[str, ...]
+    depth: int
+    kinds: frozenset[str]
+    published: dict[tuple[str, str], list[Generation]] = field(default_factory=dict)
+    bounds: dict[str, list[Bounds]] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        """Forget what was published (Redis lost it): the next round writes everything."""
+        self.published.clear()
+        self.bounds.clear()
+
+    def writes(self, engine: TopKEngine, touched: set[Scope] | None) -> dict[str, bytes]:
+        """The ranking keys to write and their values, for the scopes in ``touched`` (all
+        the engine holds if ``None``, or when a window's bounds moved)."""
+        changes: dict[str, bytes] = {}
+        every = [s for s in engine.scopes() if scope_kind(s) in self.kinds]
+        for window in self.windows:
+            probe = engine.top_k(window, 1)
+            bounds: Bounds = (probe.start, probe.end)
+            held = self.bounds.get(window, [])
+            moved = not held or held[0] != bounds
+            if moved:
+                self.bounds[window] = [bounds, *held[:1]]
+            scopes = every if moved or touched is None else self._kept(touched)
+            for scope in scopes:
+                value = self._ranking(engine, window, scope, bounds)
+                if value is not None:
+                    key = ranking_key(self.board, window, scope_key(*scope), self.partition)
+                    changes[key] = value
+        return changes
+
+    def _kept(self, touched: set[Scope]) -> list[Scope]:
+        return [s for s in touched if scope_kind(s) in self.kinds]
+
+    def _ranking(
+        self, engine: TopKEngine, window: str, scope: Scope, bounds: Bounds
+    ) -> bytes | None:
+        result = engine.top_k(window, self.depth, *scope)
+        generation = Generation(
+            bounds[0], bounds[1], [(item.video_id, item.views) for item in result.items]
+        )
+        slot = (window, scope_key(*scope))
+        before = self.published.get(slot)
+        if before is None and not generation.items:
+            return None  # never published and empty: a missing ranking reads as empty
+        if before and before[0] == generation:
+            return None  # unchanged
+        if before is None:
+            older: list[Generation] = []
+        elif before[0].bounds == bounds:
+            older = before[1:]  # same bounds, new items: keep the generation before
+        else:
+            older = before[:1]  # the bounds moved: the last of the old bounds stays readable
+        generations = [generation, *older]
+        self.published[slot] = generations
+        return encode_generations(generations)
+
+    def manifest(self, engine: TopKEngine, offsets: dict[str, int], at: int, worker: str) -> bytes:
+        """The manifest value after this round's rankings are written."""
+        return encode_manifest(
+            Manifest(
+                bounds={w: list(b) for w, b in self.bounds.items()},
+                as_of=engine.now,
+                applied=offsets["applied"],
+                checkpointed=offsets["checkpointed"],
+                end=offsets["end"],
+                published_at=at,
+                worker=worker,
+            )
+        )
+
+    @property
+    def manifest_key(self) -> str:
+        return manifest_key(self.board, self.partition)
+
+
+def send(client: Any, writes: dict[str, bytes], stats: PublishStats) -> None:
+    """``SET`` every key in one pipelined round trip (non-transactional: each value is
+    whole on its own; cluster clients split the pipeline by node)."""
+    if not writes:
+        return
+    pipe = client.pipeline(transaction=False)
+    for key, value in writes.items():
+        pipe.set(key, value)
+        stats.bytes += len(value)
+    pipe.execute()
+    stats.commands += len(writes)

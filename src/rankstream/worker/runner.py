@@ -1,0 +1,276 @@
+"""The scale-out worker: a member of a Kafka consumer group that keeps one engine per
+assigned partition, publishes their rankings to Redis and checkpoints them.
+
+Kafka assigns partitions (we write no cluster manager). For each partition assigned:
+
+1. restore the partition's newest readable checkpoint (or start empty) and seek the
+   consumer to the offset it covers up to: the checkpoint's offset is the truth, the
+   group's committed offset only shows lag;
+2. consume in batches and apply (:mod:`.partition`);
+3. every ``publish_interval``: tick every engine to one wall-clock cut and publish what
+   changed (:mod:`.publisher`), then the partition manifests;
+4. every ``checkpoint_interval``: save each partition's state with its next offset, then
+   commit that offset. A failed save keeps the previous checkpoint and commits nothing.
+
+On revocation it checkpoints what it holds and lets go. Events of a partition are applied
+in offset order, with wall times taken from the log, so a partition restored from a
+checkpoint by any worker re-derives exactly the state the previous owner had: every event
+in the topic counts exactly once, whoever applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rankstream.checkpoint import Checkpoint, CheckpointStore
+from rankstream.engine import EngineConfig, TopKEngine
+from rankstream.engine.snapshot import encode as encode_snapshot
+from rankstream.engine.wire import EventDecoder
+from rankstream.errors import SnapshotError
+from rankstream.optional import require
+from rankstream.worker.partition import PartitionState
+from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
+
+logger = logging.getLogger("rankstream.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Where the worker reads and how often it publishes and checkpoints."""
+
+    bootstrap: str
+    topic: str = "video_views"
+    group: str = "rankstream"
+    board: str = "views"
+    publish_interval: float = 0.5
+    checkpoint_interval: float = 30.0
+    batch_size: int = 10_000
+    depth: int = 100
+    scope_kinds: frozenset[str] = frozenset({"all", "category", "region", "category_region"})
+    session_timeout_ms: int = 10_000
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters since start: consumed messages, publish and checkpoint figures."""
+
+    consumed: int = 0
+    checkpoints: int = 0
+    checkpoint_failures: int = 0
+    publish_failures: int = 0
+    republished: int = 0
+    publish: PublishStats = field(default_factory=PublishStats)
+
+
+class Worker:
+    """See the module docstring. :meth:`run` blocks until :meth:`stop` (any thread)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        engine_config: EngineConfig,
+        checkpoints: CheckpointStore,
+        redis_client: Any,
+        clock: Callable[[], int],
+    ) -> None:
+        kafka = require("confluent_kafka", "the scale-out worker")
+        self.settings = settings
+        self.engine_config = engine_config
+        self.checkpoints = checkpoints
+        self.redis = redis_client
+        self.clock = clock
+        self.decoder = EventDecoder(engine_config.measure)
+        self.partitions: dict[int, PartitionState] = {}
+        self.stats = WorkerStats()
+        self._stop = threading.Event()
+        self._kafka = kafka
+        self.consumer = kafka.Consumer(
+            {
+                "bootstrap.servers": settings.bootstrap,
+                "group.id": settings.group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": settings.session_timeout_ms,
+                "heartbeat.interval.ms": max(100, settings.session_timeout_ms // 5),
+                "queued.min.messages": 200_000,
+                "client.id": settings.name,
+            }
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to checkpoint, leave the group and return."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Consume, apply, publish and checkpoint until :meth:`stop`."""
+        settings = self.settings
+        self.consumer.subscribe(
+            [settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        last_publish = last_checkpoint = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                messages = self.consumer.consume(settings.batch_size, settings.publish_interval)
+                self._apply(messages)
+                now = time.monotonic()
+                if now - last_publish >= settings.publish_interval:
+                    self._publish()
+                    last_publish = now
+                if now - last_checkpoint >= settings.checkpoint_interval:
+                    self._checkpoint(list(self.partitions.values()))
+                    last_checkpoint = now
+            self._checkpoint(list(self.partitions.values()))
+        finally:
+            self.consumer.close()  # leaves the group: the others take the partitions over
+
+    # ------------------------------------------------------------------ assignment
+
+    def _on_assign(self, consumer: Any, assigned: list[Any]) -> None:
+        """Restore each newly assigned partition and seek to its checkpoint's offset."""
+        for tp in assigned:
+            state = self.partitions.get(tp.partition) or self._restore(tp.partition)
+            self.partitions[tp.partition] = state
+            tp.offset = state.next_offset
+        consumer.assign(assigned)
+        logger.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+
+    def _on_revoke(self, consumer: Any, revoked: list[Any]) -> None:
+        """Checkpoint the revoked partitions and let them go."""
+        leaving = [
+            self.partitions[tp.partition] for tp in revoked if tp.partition in self.partitions
+        ]
+        self._checkpoint(leaving)
+        for state in leaving:
+            del self.partitions[state.partition]
+        logger.info("revoked partitions %s", sorted(tp.partition for tp in revoked))
+
+    def _restore(self, partition: int) -> PartitionState:
+        engine = TopKEngine(self.engine_config)
+        offset = 0
+        for checkpoint in self.checkpoints.newest_first(partition):
+            try:
+                engine = TopKEngine.restore(checkpoint.data, self.engine_config)
+            except SnapshotError as exc:
+                logger.warning("partition %d: skipping unreadable checkpoint: %s", partition, exc)
+                continue
+            offset = checkpoint.offset
+            break
+        settings = self.settings
+        publisher = PartitionPublisher(
+            settings.board,
+            partition,
+            tuple(w.name for w in self.engine_config.windows),
+            settings.depth,
+            settings.scope_kinds,
+        )
+        return PartitionState(partition, engine, publisher, offset, offset)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _apply(self, messages: list[Any]) -> None:
+        by_partition: dict[int, list[Any]] = {}
+        for message in messages:
+            if message.error() is not None:
+                if message.error().code() != self._kafka.KafkaError._PARTITION_EOF:
+                    logger.warning("consume: %s", message.error())
+                continue
+            by_partition.setdefault(message.partition(), []).append(message)
+        for partition, batch in by_partition.items():
+            state = self.partitions.get(partition)
+            if state is None:  # revoked meanwhile
+                continue
+            state.apply(batch, self.decoder)
+            self.stats.consumed += len(batch)
+
+    def _publish(self) -> None:
+        """Tick every engine to one wall-clock cut, then publish what changed."""
+        cut = self.clock()
+        stats = self.stats.publish
+        try:
+            states = list(self.partitions.values())
+            missing = self._manifests_missing(states)
+            writes: dict[str, bytes] = {}
+            for state in states:
+                state.engine.tick(cut)
+                if state.partition in missing:
+                    state.publisher.forget()  # Redis lost it: republish everything
+                    state.touched = None
+                    self.stats.republished += 1
+                writes.update(state.publisher.writes(state.engine, state.touched))
+            send(self.redis, writes, stats)
+            manifests = {}
+            for state in states:
+                state.end = self._end_offset(state.partition, state.next_offset)
+                offsets = {
+                    "applied": state.next_offset,
+                    "checkpointed": state.checkpointed,
+                    "end": state.end,
+                }
+                manifests[state.publisher.manifest_key] = state.publisher.manifest(
+                    state.engine, offsets, cut, self.settings.name
+                )
+                state.touched = set()
+            send(self.redis, manifests, stats)
+            stats.rankings += len(writes)
+            stats.rounds += 1
+        except Exception as exc:  # Redis down: republish everything once it is back
+            self.stats.publish_failures += 1
+            logger.warning("publish failed, retrying: %r", exc)
+            for state in self.partitions.values():
+                state.publisher.forget()
+                state.touched = None
+
+    def _manifests_missing(self, states: list[PartitionState]) -> set[int]:
+        """Partitions whose manifest is gone from Redis (flushed or restarted empty)."""
+        published = [s for s in states if s.publisher.bounds]
+        if not published:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for state in published:
+            pipe.exists(state.publisher.manifest_key)
+        found = pipe.execute()
+        self.stats.publish.commands += len(published)
+        return {s.partition for s, n in zip(published, found, strict=True) if not n}
+
+    def _end_offset(self, partition: int, default: int) -> int:
+        tp = self._kafka.TopicPartition(self.settings.topic, partition)
+        try:
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+        except self._kafka.KafkaException:
+            return default
+        return int(high) if high is not None and high >= 0 else default
+
+    def _checkpoint(self, states: list[PartitionState]) -> None:
+        """Save each partition's state with its next offset, then commit those offsets."""
+        committed = []
+        for state in states:
+            if state.next_offset == state.checkpointed and state.events_since_checkpoint == 0:
+                continue
+            data = encode_snapshot(state.engine.capture())
+            try:
+                self.checkpoints.save(Checkpoint(state.partition, state.next_offset, data))
+            except Exception as exc:  # keep the previous checkpoint; retried next interval
+                self.stats.checkpoint_failures += 1
+                logger.warning("partition %d: checkpoint failed: %r", state.partition, exc)
+                continue
+            state.checkpointed = state.next_offset
+            state.events_since_checkpoint = 0
+            self.stats.checkpoints += 1
+            committed.append(
+                self._kafka.TopicPartition(self.settings.topic, state.partition, state.next_offset)
+            )
+        if committed:
+            try:
+                self.consumer.commit(offsets=committed, asynchronous=False)
+            except self._kafka.KafkaException as exc:  # lag reporting only: the checkpoint rules
+                logger.warning("offset commit failed: %r", exc)
