@@ -24,8 +24,9 @@ $(KAFKA_STAMP): services/kafka/pom.xml
 	@# A new pom may pin another version: no stale jar of the old one stays on the classpath.
 	@rm -rf $(KAFKA_LIBS) && mkdir -p $(KAFKA_LIBS)
 	@if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven default-jre-headless >/dev/null; fi
+		mkdir -p .services && { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven default-jre-headless; \
+		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
 	@mvn -q -B --no-transfer-progress -f services/kafka/pom.xml package \
 		-Dkafka.libs.dir=$(CURDIR)/$(KAFKA_LIBS) >.services/kafka/maven.log 2>&1 \
 		|| { cat .services/kafka/maven.log; exit 1; }
@@ -41,8 +42,9 @@ install: $(STAMP) ## Create .venv and install rankstream with its dev tools
 .PHONY: services
 services: $(KAFKA_STAMP) ## Install redis-server (apt) and fetch the Kafka broker (Maven) if missing
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; fi
+		mkdir -p .services && { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; \
+		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
 
 .PHONY: run
 run: $(STAMP) ## The embedded service on 127.0.0.1:8000 fed by realistic traffic (Ctrl-C stops)
