@@ -14,12 +14,37 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Local services for tests, benchmarks and `make run-cluster` (docs/DEVELOPMENT.md):
+# redis-server from Debian, the Kafka broker's jars from Maven Central into .services/.
+KAFKA_LIBS := .services/kafka/libs
+KAFKA_STAMP := .services/kafka/.fetched-stamp
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(KAFKA_STAMP): services/kafka/pom.xml
+	@# A new pom may pin another version: no stale jar of the old one stays on the classpath.
+	@rm -rf $(KAFKA_LIBS) && mkdir -p $(KAFKA_LIBS)
+	@if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then \
+		mkdir -p .services && { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven default-jre-headless; \
+		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
+	@mvn -q -B --no-transfer-progress -f services/kafka/pom.xml package \
+		-Dkafka.libs.dir=$(CURDIR)/$(KAFKA_LIBS) >.services/kafka/maven.log 2>&1 \
+		|| { cat .services/kafka/maven.log; exit 1; }
+	@touch $@
+
 .PHONY: help
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 .PHONY: install
 install: $(STAMP) ## Create .venv and install rankstream with its dev tools
+
+.PHONY: services
+services: $(KAFKA_STAMP) ## Install redis-server (apt) and fetch the Kafka broker (Maven) if missing
+	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+		mkdir -p .services && { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; \
+		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
 
 .PHONY: run
 run: $(STAMP) ## The embedded service on 127.0.0.1:8000 fed by realistic traffic (Ctrl-C stops)
@@ -30,7 +55,7 @@ simulate: $(STAMP) ## Run a generated 30-day stream through the engine in-proces
 	$(BIN)/rankstream simulate
 
 .PHONY: test
-test: $(STAMP) ## Lint (ruff), type-check (mypy strict) and run the whole test suite
+test: $(STAMP) services ## Lint (ruff), type-check (mypy strict) and run the whole test suite
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
