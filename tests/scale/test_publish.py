@@ -93,19 +93,19 @@ def test_partitions_crossing_a_minute_boundary_answer_the_bounds_all_hold(
     engines[1].ingest(batch([("b", T0 - 5_000, None, None)] * 2), T0)
     publish(redis_db, engines, publishers)
     source = RedisRankingSource(redis_db, "views", lambda: 2, windows, 10)
-    before = source.top_k("last_hour", 10)
+    before = source.top_k("1h", 10)
 
     engines[0].tick(T0 + MINUTE)  # partition 0 moves on a minute, partition 1 not yet
     engines[0].ingest(batch([("a", T0 + MINUTE - 1, None, None)]), T0 + MINUTE)
     publish(redis_db, engines, publishers)
-    lagging = source.top_k("last_hour", 10)
+    lagging = source.top_k("1h", 10)
     assert (lagging.start, lagging.end) == (before.start, before.end)  # the bounds both hold
     assert lagging.items == before.items  # partition 0's older generation, not a mix
 
     engines[1].tick(T0 + MINUTE)
     publish(redis_db, engines, publishers)
-    caught_up = source.top_k("last_hour", 10)
-    assert caught_up.end == (before.end or 0) + MINUTE
+    caught_up = source.top_k("1h", 10)
+    assert caught_up.end == (before.end or 0) + 2 * MINUTE  # now was a minute before T0
     assert [(i.video_id, i.views) for i in caught_up.items] == [("a", 4), ("b", 2)]
 
 

@@ -107,12 +107,18 @@ def decode_manifest(data: bytes) -> Manifest:
 
 
 def common_bounds(manifests: Sequence[Manifest], window: str) -> Bounds | None:
-    """The newest bounds of ``window`` that every partition holds, or ``None`` if they
-    share none (a reader then answers 503, never a mix)."""
+    """The newest bounds of ``window`` that every partition with a clock holds, or ``None``
+    if they share none (a reader then answers 503, never a mix). A partition whose engine
+    has no clock yet (``as_of`` is ``None``: it never saw an event) holds nothing in any
+    bounds, so it does not restrict them."""
     shared: set[Bounds] | None = None
     for manifest in manifests:
+        if manifest.as_of is None:
+            continue
         held = {(start, end) for start, end in manifest.bounds.get(window, [])}
         shared = held if shared is None else shared & held
+    if shared is None:
+        return (None, None)  # no partition has seen an event: every ranking is empty
     if not shared:
         return None
     return max(shared, key=lambda b: (b[1] is not None, b[1] or 0))

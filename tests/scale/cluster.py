@@ -1,0 +1,60 @@
+"""Scale-out pieces for tests: workers in threads of the test process, waiting for them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rankstream.backends import open_worker
+from rankstream.config import ServiceConfig
+from rankstream.serving.layout import decode_manifest, manifest_key
+from rankstream.worker.runner import Worker
+
+
+def scale_config(
+    bootstrap: str, topic: str, redis_url: str, data: Path, **more: Any
+) -> ServiceConfig:
+    """Settings of a test cluster (short session timeout: group joins take seconds)."""
+    return ServiceConfig(
+        kafka=f"{bootstrap}/{topic}",
+        redis=redis_url,
+        checkpoints=str(data / "checkpoints"),
+        data_dir=data,
+        session_timeout_ms=6000,
+        publish_interval=0.1,
+        checkpoint_interval=1.0,
+        **more,
+    )
+
+
+class WorkerThread:
+    """A :class:`Worker` running in a thread of this process."""
+
+    def __init__(self, config: ServiceConfig, clock: Callable[[], int], name: str) -> None:
+        self.worker: Worker = open_worker(config, clock, name)
+        self.thread = threading.Thread(target=self.worker.run, name=name, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+
+
+def wait_applied(
+    client: Any, board: str, partitions: int, events: int, timeout: float = 90
+) -> None:
+    """Until the partitions' manifests say ``events`` messages were applied in all."""
+    deadline = time.monotonic() + timeout
+    applied = -1
+    while time.monotonic() < deadline:
+        values = client.mget([manifest_key(board, p) for p in range(partitions)])
+        if all(v is not None for v in values):
+            applied = sum(decode_manifest(v).applied for v in values)
+            if applied == events:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"workers applied {applied} of {events} events in {timeout} s")
