@@ -137,6 +137,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
         clock,
         DeadLetters(config.dead_letter_capacity),
         status=lambda: rankings.progress(clock()),
+        delivery_timeout_ms=config.produce_timeout_ms,
     )
     return Backends(
         ingest=ingest,

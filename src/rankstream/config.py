@@ -207,6 +207,12 @@ class ServiceConfig(BaseSettings):
     publish_interval: float = Field(
         default=0.5, gt=0, description="Scale-out workers: seconds between publishes to Redis."
     )
+    produce_timeout_ms: int = Field(
+        default=30_000,
+        ge=1000,
+        description="Scale-out API: ms to wait for the broker to acknowledge a request's"
+        " events before answering 503.",
+    )
     session_timeout_ms: int = Field(
         default=10_000,
         ge=1000,

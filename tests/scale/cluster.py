@@ -18,16 +18,16 @@ def scale_config(
     bootstrap: str, topic: str, redis_url: str, data: Path, **more: Any
 ) -> ServiceConfig:
     """Settings of a test cluster (short session timeout: group joins take seconds)."""
-    return ServiceConfig(
-        kafka=f"{bootstrap}/{topic}",
-        redis=redis_url,
-        checkpoints=str(data / "checkpoints"),
-        data_dir=data,
-        session_timeout_ms=6000,
-        publish_interval=0.1,
-        checkpoint_interval=1.0,
-        **more,
-    )
+    settings: dict[str, Any] = {
+        "kafka": f"{bootstrap}/{topic}",
+        "redis": redis_url,
+        "checkpoints": str(data / "checkpoints"),
+        "data_dir": data,
+        "session_timeout_ms": 6000,
+        "publish_interval": 0.1,
+        "checkpoint_interval": 1.0,
+    }
+    return ServiceConfig(**(settings | more))
 
 
 class WorkerThread:
@@ -45,16 +45,22 @@ class WorkerThread:
 
 
 def wait_applied(
-    client: Any, board: str, partitions: int, events: int, timeout: float = 90
+    client: Any,
+    board: str,
+    partitions: int,
+    events: int,
+    timeout: float = 90,
+    at_least: bool = False,
 ) -> None:
-    """Until the partitions' manifests say ``events`` messages were applied in all."""
+    """Until the partitions' manifests say ``events`` messages (or more, ``at_least``) were
+    applied in all."""
     deadline = time.monotonic() + timeout
     applied = -1
     while time.monotonic() < deadline:
         values = client.mget([manifest_key(board, p) for p in range(partitions)])
         if all(v is not None for v in values):
             applied = sum(decode_manifest(v).applied for v in values)
-            if applied == events:
+            if applied == events or (at_least and applied > events):
                 return
         time.sleep(0.05)
     raise AssertionError(f"workers applied {applied} of {events} events in {timeout} s")

@@ -97,8 +97,10 @@ class RedisRankingSource:
         manifests = [m for m in found if m is not None]
         bounds = common_bounds(manifests, window)
         if bounds is None:
+            held = {p: m.bounds.get(window) for p, m in enumerate(manifests)}
             raise RankingUnavailable(
-                f"the partitions hold no common bounds of window {window!r} yet; retry shortly"
+                f"the partitions hold no common bounds of window {window!r} yet (held: {held});"
+                " retry shortly"
             )
         scope = scope_key(category, region)
         keys = [ranking_key(self.board, window, scope, p) for p in range(len(manifests))]
