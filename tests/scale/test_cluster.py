@@ -62,18 +62,50 @@ def test_scale_out_answers_exactly_what_the_embedded_service_answers(
 ) -> None:
     redis_server.flush()
     topic = kafka_topic(4)
-    clock = lambda: T0  # noqa: E731  (one wall time for both modes: the same decisions)
     scaled = scale_config(kafka_broker.bootstrap, topic, redis_server.url, tmp_path / "scale")
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert_same_answers(scaled, client, 4, tmp_path, requests(seed=3, count=60))
+    finally:
+        client.close()
+
+
+def test_scale_out_on_a_redis_cluster(
+    kafka_topic: Callable[..., str], kafka_broker: Any, redis_cluster: Any, tmp_path: Path
+) -> None:
+    redis_cluster.flush()
+    topic = kafka_topic(3)
+    scaled = scale_config(
+        kafka_broker.bootstrap, topic, redis_cluster.url, tmp_path / "scale", redis_cluster=True
+    )
+    client = redis_cluster.client()
+    try:
+        assert_same_answers(scaled, client, 3, tmp_path, requests(seed=4, count=20))
+        nodes_used = sum(1 for node in client.get_primaries() if node.redis_connection.dbsize())
+        assert nodes_used == 3  # the rankings spread over every node (hash tags per ranking)
+    finally:
+        client.close()
+
+
+def assert_same_answers(
+    scaled: ServiceConfig,
+    client: Any,
+    partitions: int,
+    tmp_path: Path,
+    bodies: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
+    """Feed ``bodies`` to an embedded service and to a scale-out replica with two workers;
+    every window x scope must answer the same."""
+    clock = lambda: T0  # noqa: E731  (one wall time for both modes: the same decisions)
     embedded = ServiceConfig(data_dir=tmp_path / "embedded", sync="NORMAL")
     workers = [WorkerThread(scaled, clock, f"w{i}") for i in range(2)]
-    client = redis.Redis.from_url(redis_server.url)
     try:
         with (
             TestClient(create_app(embedded, clock)) as one,
             TestClient(create_app(scaled, clock)) as api,
         ):
             produced = 0
-            for key, body in requests(seed=3, count=60):
+            for key, body in bodies:
                 headers = {"Idempotency-Key": key}
                 first = one.post("/views", json=body, headers=headers)
                 second = api.post("/views", json=body, headers=headers)
@@ -82,7 +114,7 @@ def test_scale_out_answers_exactly_what_the_embedded_service_answers(
                 produced += second.json()["accepted"]
                 retry = api.post("/views", json=body, headers=headers)  # counts once
                 assert retry.headers["idempotent-replayed"] == "true"
-            wait_applied(client, "views", 4, produced)
+            wait_applied(client, "views", partitions, produced)
             queries = every_query(one)
             assert len(queries) == 8 * 20  # 8 windows x (all, 3 categories, 4 regions, 12 pairs)
             for query in queries:
@@ -99,4 +131,3 @@ def test_scale_out_answers_exactly_what_the_embedded_service_answers(
     finally:
         for worker in workers:
             worker.stop()
-        client.close()
