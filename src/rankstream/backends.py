@@ -126,7 +126,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     partitions = topic_partitions(config)
     windows = [w.name for w in config.engine_config().windows]
     rankings = RedisRankingSource(
-        client, config.board, lambda: partitions, windows, config.served_k
+        client, config.board, lambda: partitions, windows, config.served_k, config.hot_copies
     )
     ingest = KafkaIngest(
         config.bootstrap,
@@ -163,6 +163,7 @@ def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> W
         checkpoint_interval=config.checkpoint_interval,
         depth=config.publish_depth,
         scope_kinds=config.scope_kinds,
+        hot_copies=config.hot_copies,
         session_timeout_ms=config.session_timeout_ms,
         name=name,
     )

@@ -204,6 +204,13 @@ class ServiceConfig(BaseSettings):
         description="Scale-out: scope kinds published (comma-separated: all, category, region,"
         " category_region).",
     )
+    hot_copies: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Scale-out: extra read copies of each global ranking; replicas read one at"
+        " random (spreads hot keys over a Redis Cluster's nodes).",
+    )
     publish_interval: float = Field(
         default=0.5, gt=0, description="Scale-out workers: seconds between publishes to Redis."
     )

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rankstream.engine import EventBatch, TopKEngine
 from rankstream.engine.partition import split_batch
 from rankstream.errors import RankingUnavailable
+from rankstream.serving.layout import ranking_key
 from rankstream.serving.redis import RedisRankingSource
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, scopes_of, send
 from tests.budget import examples
@@ -143,3 +144,23 @@ def test_only_the_configured_scope_kinds_are_published(redis_db: redis.Redis) ->
     publisher = PartitionPublisher("views", 0, windows, 10, frozenset({"all", "category"}))
     scopes = {key.split(":")[3].rstrip("}") for key in publisher.writes(engine, None)}
     assert scopes == {"all", "c=music"}
+
+
+def test_hot_copies_of_global_rankings_hold_the_same_ranking(redis_db: redis.Redis) -> None:
+    engine = TopKEngine()
+    engine.ingest(
+        batch([("a", T0, "music", "US"), ("b", T0, None, None), ("a", T0, None, None)]), T0
+    )
+    windows = tuple(w.name for w in engine.config.windows)
+    publish(redis_db, [engine], [PartitionPublisher("views", 0, windows, 10, KINDS, hot_copies=2)])
+    for window in windows:
+        keys = [ranking_key("views", window, "all", 0, copy) for copy in range(3)]
+        values = redis_db.mget(keys)
+        assert values[0] is not None
+        assert values == [values[0]] * 3
+        assert len({key.split("}")[0] for key in keys}) == 3  # three hash tags: three slots
+    hot = RedisRankingSource(redis_db, "views", lambda: 1, windows, 10, hot_copies=2)
+    plain = RedisRankingSource(redis_db, "views", lambda: 1, windows, 10)
+    for _ in range(20):
+        assert hot.top_k("all", 5) == plain.top_k("all", 5)
+    assert hot.top_k("all", 5, "music") == plain.top_k("all", 5, "music")  # not copied

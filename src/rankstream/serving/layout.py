@@ -5,6 +5,8 @@ Keys (``{...}`` is a Redis Cluster hash tag: keys with the same tag live in one 
 
 - ``rs:{<board>:<window>:<scope>}:p<partition>``: one partition's ranking of one window
   and scope. Every partition of a ranking shares the tag, so one ``MGET`` reads them all.
+- ``rs:{<board>:<window>:all#<n>}:p<partition>``: the ``n``-th read copy of a global
+  ranking (``hot_copies`` of them; readers pick one at random), written with the original.
 - ``rs:{<board>}:manifest:p<partition>``: what a partition has published: the window bounds
   its rankings are held for, its log offsets and when it published. All manifests of a
   board share a tag, so one ``MGET`` reads them all.
@@ -76,9 +78,12 @@ def scope_key(category: str | None, region: str | None) -> str:
     return f"cr={quote(category, safe='')},{quote(region, safe='')}"
 
 
-def ranking_key(board: str, window: str, scope: str, partition: int) -> str:
-    """The key of one partition's ranking (see the module docstring)."""
-    return f"{PREFIX}:{{{board}:{window}:{scope}}}:p{partition}"
+def ranking_key(board: str, window: str, scope: str, partition: int, copy: int = 0) -> str:
+    """The key of one partition's ranking (see the module docstring); ``copy`` ``n > 0``
+    names its ``n``-th read copy (hot rankings: each copy has its own hash tag, so on a
+    Redis Cluster the copies of a ranking live on different nodes)."""
+    tag = f"{board}:{window}:{scope}" if copy == 0 else f"{board}:{window}:{scope}#{copy}"
+    return f"{PREFIX}:{{{tag}}}:p{partition}"
 
 
 def manifest_key(board: str, partition: int) -> str:

@@ -10,6 +10,7 @@ partition that has published nothing yet, or bounds no partition shares, make th
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +31,8 @@ from rankstream.serving.layout import (
 class RedisRankingSource:
     """Rankings of ``board`` over ``partitions()`` partitions, from ``client`` (redis-py,
     standalone or cluster). ``windows``: the window names served; ``depth``: the depth the
-    workers publish (the largest ``k`` served)."""
+    workers publish (the largest ``k`` served); ``hot_copies``: the read copies of global
+    rankings the workers publish (each query of one picks a copy at random)."""
 
     def __init__(
         self,
@@ -39,7 +41,9 @@ class RedisRankingSource:
         partitions: Callable[[], int],
         windows: Sequence[str],
         depth: int,
+        hot_copies: int = 0,
     ) -> None:
+        self.hot_copies = hot_copies
         self.client = client
         self.board = board
         self.partitions = partitions
@@ -103,7 +107,8 @@ class RedisRankingSource:
                 " retry shortly"
             )
         scope = scope_key(category, region)
-        keys = [ranking_key(self.board, window, scope, p) for p in range(len(manifests))]
+        copy = random.randint(0, self.hot_copies) if scope == "all" and self.hot_copies else 0
+        keys = [ranking_key(self.board, window, scope, p, copy) for p in range(len(manifests))]
         parts = []
         for manifest, value in zip(manifests, self.client.mget(keys), strict=True):
             generations = [] if value is None else decode_generations(value)

@@ -65,7 +65,7 @@ class PartitionPublisher:
 
     ``windows``: the window names to publish; ``depth``: items per ranking; ``kinds``: the
     scope kinds to publish (the costly dimension at scale: a category x region pair per
-    published ranking).
+    published ranking); ``hot_copies``: extra read copies of each global ranking.
     """
 
     board: str
@@ -73,6 +73,7 @@ class PartitionPublisher:
     windows: tuple[str, ...]
     depth: int
     kinds: frozenset[str]
+    hot_copies: int = 0
     published: dict[tuple[str, str], list[Generation]] = field(default_factory=dict)
     bounds: dict[str, list[Bounds]] = field(default_factory=dict)
 
@@ -96,8 +97,11 @@ class PartitionPublisher:
             scopes = every if moved or touched is None else self._kept(touched)
             for scope in scopes:
                 value = self._ranking(engine, window, scope, bounds)
-                if value is not None:
-                    key = ranking_key(self.board, window, scope_key(*scope), self.partition)
+                if value is None:
+                    continue
+                copies = self.hot_copies if scope == (None, None) else 0
+                for copy in range(copies + 1):
+                    key = ranking_key(self.board, window, scope_key(*scope), self.partition, copy)
                     changes[key] = value
         return changes
 

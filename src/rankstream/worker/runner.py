@@ -54,6 +54,7 @@ class WorkerSettings:
     batch_size: int = 10_000
     depth: int = 100
     scope_kinds: frozenset[str] = frozenset({"all", "category", "region", "category_region"})
+    hot_copies: int = 0
     session_timeout_ms: int = 10_000
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
@@ -172,6 +173,7 @@ class Worker:
             tuple(w.name for w in self.engine_config.windows),
             settings.depth,
             settings.scope_kinds,
+            settings.hot_copies,
         )
         return PartitionState(partition, engine, publisher, offset, offset)
 
