@@ -117,6 +117,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     """A stateless API replica: events to Kafka, rankings and metadata from Redis,
     idempotency keys in Redis."""
     from rankstream.api.answers import encode_ingest_answer
+    from rankstream.api.metrics import ReplicaCollector
     from rankstream.idempotency.redis import RedisIdempotencyStore
     from rankstream.serving.kafka import KafkaIngest
     from rankstream.serving.redis import RedisRankingSource
@@ -139,10 +140,16 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
         status=lambda: rankings.progress(clock()),
         delivery_timeout_ms=config.produce_timeout_ms,
     )
+    collector = ReplicaCollector(
+        lambda: ingest.events_produced,
+        lambda: ingest.delivery_failures,
+        lambda: rankings.progress(clock()),
+    )
     return Backends(
         ingest=ingest,
         rankings=rankings,
         metadata=RedisMetadataStore(client),
+        collectors=[collector],
         closers=[ingest.close, client.close],
     )
 

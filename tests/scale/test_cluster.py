@@ -128,6 +128,10 @@ def assert_same_answers(
             status = api.get("/status").json()
             assert status["mode"] == "scale-out"
             assert sum(p["applied"] for p in status["partitions"]) == produced
+            assert all(p["lag"] == 0 for p in status["partitions"])
+            metrics = api.get("/metrics").text
+            assert f"rankstream_events_produced_total {float(produced)}" in metrics
+            assert 'rankstream_partition_lag_events{partition="0"} 0.0' in metrics
     finally:
         for worker in workers:
             worker.stop()

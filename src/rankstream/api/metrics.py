@@ -4,8 +4,9 @@ own (query latency, answers by status, server errors) observed per request."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -79,6 +80,49 @@ class PipelineCollector(Collector):
         yield GaugeMetricFamily(
             "rankstream_watermark_ms", "The engine clock (epoch ms).", p.engine.now or 0
         )
+
+
+class ReplicaCollector(Collector):
+    """A scale-out API replica's figures: events produced, failed deliveries, and every
+    partition's lag and ranking age from what its worker last published."""
+
+    def __init__(
+        self,
+        produced: Callable[[], int],
+        failures: Callable[[], int],
+        progress: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.produced = produced
+        self.failures = failures
+        self.progress = progress
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield CounterMetricFamily(
+            "rankstream_events_produced",
+            "Events this replica produced to Kafka (acknowledged).",
+            value=self.produced(),
+        )
+        yield CounterMetricFamily(
+            "rankstream_produce_failures",
+            "Requests answered 503 because the broker did not acknowledge their events.",
+            value=self.failures(),
+        )
+        lag = GaugeMetricFamily(
+            "rankstream_partition_lag_events",
+            "Events in a partition not yet applied by its worker.",
+            labels=["partition"],
+        )
+        age = GaugeMetricFamily(
+            "rankstream_partition_published_age_seconds",
+            "Age of a partition's newest published rankings.",
+            labels=["partition"],
+        )
+        for partition in self.progress().get("partitions", []):
+            if partition["lag"] is not None:
+                lag.add_metric([str(partition["partition"])], partition["lag"])
+                age.add_metric([str(partition["partition"])], partition["published_age_ms"] / 1000)
+        yield lag
+        yield age
 
 
 @dataclass(frozen=True, slots=True)
