@@ -88,6 +88,10 @@ bench-http: $(STAMP) ## The service over loopback: ingest, top-k under load, fre
 bench-app: $(STAMP) ## The HTTP app's own time per request, in-process (about 20 s)
 	$(BIN)/python benchmarks/bench_app.py
 
+.PHONY: bench-hot
+bench-hot: $(STAMP) services ## Hot rankings: read copies on a 3-node Redis Cluster, 0 vs 2 (about 1 min)
+	$(BIN)/python benchmarks/bench_hot.py
+
 .PHONY: bench-restart
 bench-restart: $(STAMP) ## Restart time with 10 million logged events (several minutes)
 	$(BIN)/python benchmarks/bench_restart.py

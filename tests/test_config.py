@@ -64,9 +64,16 @@ def test_precedence_without_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyP
 # Every setting, from every source -------------------------------------------------------
 
 
-def other_value(info: FieldInfo, tmp_path: Path) -> Any:
+SPECIAL = {"publish_scopes": "all,category"}  # settings with a syntax of their own
+
+
+def other_value(name: str, info: FieldInfo, tmp_path: Path) -> Any:
     """A valid value of the setting that is not its default."""
     default, annotation = info.get_default(), info.annotation
+    if name in SPECIAL:
+        return SPECIAL[name]
+    if annotation is bool:
+        return not default
     if get_origin(annotation) is Literal:
         return next(choice for choice in get_args(annotation) if choice != default)
     if get_origin(annotation) is tuple:
@@ -84,7 +91,7 @@ def other_value(info: FieldInfo, tmp_path: Path) -> Any:
 
 def expected_values(tmp_path: Path) -> dict[str, Any]:
     values = {
-        name: other_value(info, tmp_path) for name, info in ServiceConfig.model_fields.items()
+        name: other_value(name, info, tmp_path) for name, info in ServiceConfig.model_fields.items()
     }
     assert all(
         values[name] != info.get_default() for name, info in ServiceConfig.model_fields.items()
@@ -101,6 +108,8 @@ def assert_arrived(config: ServiceConfig, values: dict[str, Any]) -> None:
 
 
 def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, tuple):
         return "[" + ", ".join(json.dumps(item) for item in value) + "]"
     if isinstance(value, str | Path):
@@ -133,6 +142,9 @@ def test_every_setting_arrives_from_serve_options(
     monkeypatch.setattr(cli, "run_server", served.append)
     arguments = ["serve"]
     for name, value in values.items():
+        if isinstance(value, bool):  # a flag: --name or --no-name
+            arguments.append(option_name(name) if value else f"--no-{option_name(name)[2:]}")
+            continue
         for item in value if isinstance(value, tuple) else (value,):  # a tuple: repeated
             arguments += [option_name(name), str(item)]
     result = CliRunner().invoke(app, arguments)

@@ -4,7 +4,8 @@ Events are applied in runs of equal Kafka timestamps, each run screened at its t
 (the time the producer took the events, e.g. the API replica's arrival time). The wall time
 of every event is thus in the log itself, so replaying a partition from a checkpoint
 repeats every decision (too new, duplicate, over a limit) exactly, however the consumer's
-fetches happen to cut the stream.
+fetches happen to cut the stream. A message without a timestamp (a very old producer) is
+screened as arriving at the newest event time of its run, which is in the log too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rankstream.engine.wire import EventDecoder
 from rankstream.worker.publisher import PartitionPublisher, Scope, scopes_of
 
 logger = logging.getLogger("rankstream.worker")
+NO_TIMESTAMP = -1
 
 
 @dataclass(slots=True)
@@ -43,20 +45,22 @@ class PartitionState:
         ``next_offset`` (seen again after a seek) are skipped; a value that is not a valid
         event is counted in ``invalid`` and skipped, like any other."""
         run: list[bytes] = []
-        run_time: int | None = None
+        run_time = NO_TIMESTAMP
         for message in messages:
             offset = message.offset()
             if offset < self.next_offset:
                 continue
-            stamp = message.timestamp()[1]
+            kind, stamp = message.timestamp()
+            if kind == 0 or stamp < 0:  # TIMESTAMP_NOT_AVAILABLE: see the module docstring
+                stamp = NO_TIMESTAMP
             if run and stamp != run_time:
-                self._apply_run(run, run_time or 0, decoder)
+                self._apply_run(run, run_time, decoder)
                 run = []
             run.append(message.value() or b"")
             run_time = stamp
             self.next_offset = offset + 1
         if run:
-            self._apply_run(run, run_time or 0, decoder)
+            self._apply_run(run, run_time, decoder)
 
     def _apply_run(self, raws: list[bytes], wall: int, decoder: EventDecoder) -> None:
         decoded = decoder.decode(raws)
@@ -71,6 +75,8 @@ class PartitionState:
         batch = decoded.batch
         if not len(batch):
             return
+        if wall == NO_TIMESTAMP:
+            wall = int(batch.timestamps.max())
         result = self.engine.ingest(batch, wall)
         self.applied_events += result.accepted
         self.events_since_checkpoint += len(batch)
