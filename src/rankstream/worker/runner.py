@@ -156,15 +156,24 @@ class Worker:
         logger.info("revoked partitions %s", sorted(tp.partition for tp in revoked))
 
     def _restore(self, partition: int) -> PartitionState:
-        engine = TopKEngine(self.engine_config)
+        """The partition's newest readable checkpoint (an unreadable one, or one holding
+        another partition's state, is skipped with a warning), or an empty engine."""
+        engine = TopKEngine(self.engine_config, partition=partition)
         offset = 0
         for checkpoint in self.checkpoints.newest_first(partition):
             try:
-                engine = TopKEngine.restore(checkpoint.data, self.engine_config)
+                restored = TopKEngine.restore(checkpoint.data, self.engine_config)
             except SnapshotError as exc:
                 logger.warning("partition %d: skipping unreadable checkpoint: %s", partition, exc)
                 continue
-            offset = checkpoint.offset
+            if restored.partition != partition:
+                logger.warning(
+                    "partition %d: skipping a checkpoint of partition %d",
+                    partition,
+                    restored.partition,
+                )
+                continue
+            engine, offset = restored, checkpoint.offset
             break
         settings = self.settings
         publisher = PartitionPublisher(
