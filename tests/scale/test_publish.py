@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rankstream.engine import EventBatch, TopKEngine
+from rankstream.engine import EventBatch, TopKEngine, ViewEvent
 from rankstream.engine.partition import split_batch
 from rankstream.errors import RankingUnavailable
 from rankstream.serving.layout import ranking_key
@@ -24,14 +23,7 @@ KINDS = frozenset({"all", "category", "region", "category_region"})
 
 
 def batch(rows: list[tuple[str, int, str | None, str | None]]) -> EventBatch:
-    return EventBatch(
-        video_ids=[r[0] for r in rows],
-        timestamps=np.array([r[1] for r in rows], dtype=np.int64),
-        categories=[r[2] for r in rows],
-        regions=[r[3] for r in rows],
-        event_ids=None,
-        quantities=None,
-    )
+    return EventBatch.from_events([ViewEvent(*row) for row in rows])
 
 
 def publish(client: Any, engines: list[TopKEngine], publishers: list[PartitionPublisher]) -> None:

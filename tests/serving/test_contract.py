@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 import redis
 
-from rankstream.engine import EventBatch, TopKEngine
+from rankstream.engine import EventBatch, TopKEngine, ViewEvent
 from rankstream.engine.partition import split_batch
 from rankstream.errors import InvalidQuery
 from rankstream.log import LogPosition
@@ -63,14 +62,7 @@ def build(request: pytest.FixtureRequest) -> Iterator[Factory]:
 
 
 def events(*rows: tuple[str, int, str | None, str | None]) -> EventBatch:
-    return EventBatch(
-        video_ids=[r[0] for r in rows],
-        timestamps=np.array([r[1] for r in rows], dtype=np.int64),
-        categories=[r[2] for r in rows],
-        regions=[r[3] for r in rows],
-        event_ids=None,
-        quantities=None,
-    )
+    return EventBatch.from_events([ViewEvent(*row) for row in rows])
 
 
 def test_rankings_are_exact_with_their_bounds(build: Factory) -> None:
