@@ -362,6 +362,8 @@ def main() -> None:
     if args.worker_mode:
         worker_main(args)
         return
+    # SIGTERM (a timeout) unwinds like Ctrl-C, so every child is stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.quick:
         args.events, args.probes, args.latency_seconds = 100_000, 10, 4
     report: dict[str, Any] = {"partitions": {}, "args": {k: str(v) for k, v in vars(args).items()}}
@@ -406,6 +408,10 @@ def main() -> None:
     summary(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def summary(report: dict[str, Any]) -> None:
