@@ -50,6 +50,12 @@ services: $(KAFKA_STAMP) ## Install redis-server (apt) and fetch the Kafka broke
 run: $(STAMP) ## The embedded service on 127.0.0.1:8000 fed by realistic traffic (Ctrl-C stops)
 	$(BIN)/rankstream demo
 
+API_PORTS ?= 8001,8002
+
+.PHONY: run-cluster
+run-cluster: $(STAMP) services ## Kafka, Redis, S3 (moto), 2 workers, 2 API replicas (API_PORTS) and traffic (Ctrl-C stops)
+	$(BIN)/python -m rankstream.devservices.cluster --api-ports $(API_PORTS)
+
 .PHONY: simulate
 simulate: $(STAMP) ## Run a generated 30-day stream through the engine in-process; print the top 10s
 	$(BIN)/rankstream simulate
@@ -74,7 +80,7 @@ fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and 
 	done; echo "== fuzz: $$round rounds in $(FUZZ_MINUTES) min, no failure"
 
 .PHONY: bench
-bench: bench-engine bench-http bench-restart ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+bench: bench-engine bench-http bench-restart bench-cluster ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory (about 2 min)
@@ -95,6 +101,10 @@ bench-hot: $(STAMP) services ## Hot rankings: read copies on a 3-node Redis Clus
 .PHONY: bench-restart
 bench-restart: $(STAMP) ## Restart time with 10 million logged events (several minutes)
 	$(BIN)/python benchmarks/bench_restart.py
+
+.PHONY: bench-cluster
+bench-cluster: $(STAMP) services ## Scale-out on this machine: throughput, freshness, Redis cost, top-k vs partitions (about 5 min)
+	$(BIN)/python benchmarks/bench_cluster.py
 
 .PHONY: format
 format: $(STAMP) ## Format and auto-fix the code

@@ -36,7 +36,7 @@ from rankstream.config import ServiceConfig, env_var, option_name
 from rankstream.engine import TopKEngine, TopKResult
 from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
-from rankstream.generator.sender import send as send_traffic
+from rankstream.generator.sender import send_or_produce as send_traffic
 from rankstream.server import EX_CANTCREAT, DataDirError, prepare_data_dir
 from rankstream.server import serve as run_server
 from rankstream.service.pipeline import wall_clock_ms
@@ -305,7 +305,7 @@ def worker(
 
 @app.command()
 def generate(
-    target: Annotated[str, typer.Option(help="Where to send: http://host:port.")],
+    target: Annotated[str, typer.Option(help="http://host:port, or kafka://host:port/topic.")],
     rate: Annotated[float, typer.Option(min=0, help="Events/s; 0 = as fast as possible.")] = 1000,
     duration: Annotated[float, typer.Option(min=0.001, help="Seconds to send for.")] = 60,
     videos: Annotated[int, typer.Option(min=1, help="Videos in the catalogue.")] = 10_000,

@@ -25,6 +25,7 @@ from rankstream.generator.sender import (
     idempotency_key,
     run,
     send,
+    send_or_produce,
 )
 from rankstream.generator.traffic import (
     DUPLICATE,
@@ -210,7 +211,7 @@ def test_token_bucket_paces_and_caps_unused_credit() -> None:
 
 
 def test_targets_and_keys() -> None:
-    with pytest.raises(ConfigError, match="kafka targets arrive with the scale-out release"):
+    with pytest.raises(ConfigError, match="produced to, not posted to"):
         check_target("kafka://127.0.0.1:9092/views")
     with pytest.raises(ConfigError, match="http://host:port"):
         check_target("127.0.0.1:8000")
@@ -220,9 +221,9 @@ def test_targets_and_keys() -> None:
     assert idempotency_key(2, "r", 5) != idempotency_key(1, "r", 5)
 
 
-def test_kafka_target_is_refused_before_sending() -> None:
-    with pytest.raises(ConfigError, match="scale-out release"):
-        send("kafka://127.0.0.1:9092", rate=10, duration=1, videos=10, seed=1)
+def test_a_kafka_target_without_a_topic_is_refused_before_sending() -> None:
+    with pytest.raises(ConfigError, match="kafka://host:port/topic"):
+        send_or_produce("kafka://127.0.0.1:9092", rate=10, duration=1, videos=10, seed=1)
 
 
 def test_a_target_that_does_not_answer_is_refused_before_sending() -> None:

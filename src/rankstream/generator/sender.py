@@ -36,7 +36,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -45,6 +45,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rankstream.errors import ConfigError, require
 from rankstream.generator.traffic import TrafficModel, TrafficSpec
+
+if TYPE_CHECKING:
+    from rankstream.generator.producer import ProduceReport
 
 MAX_BATCH = 10_000
 """The most events the API takes in one request."""
@@ -192,8 +195,8 @@ def check_target(target: str) -> str:
     parts = urllib.parse.urlsplit(target)
     if parts.scheme == "kafka":
         raise ConfigError(
-            f"cannot send to {target}: kafka targets arrive with the scale-out release; "
-            "send to the HTTP API instead (http://host:port)"
+            f"cannot post to {target}: kafka targets are produced to, not posted to "
+            "(rankstream.generator.producer; send_or_produce() picks it)"
         )
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"target must look like http://host:port, got {target!r}")
@@ -286,6 +289,23 @@ def send(
 ) -> SendReport:
     """:func:`run` from synchronous code (blocks until the run ends)."""
     return asyncio.run(run(target, rate, duration, videos, seed, **options))
+
+
+def send_or_produce(
+    target: str, rate: float, duration: float, videos: int, seed: int, **options: Any
+) -> SendReport | ProduceReport:
+    """:func:`send` to an ``http(s)://`` target; a ``kafka://HOST:PORT/TOPIC`` target is
+    produced to instead (:func:`~rankstream.generator.producer.produce`, which takes
+    ``batch_size``, ``malformed_share``, ``spike_at`` and ``diurnal``; the HTTP-only options
+    are ignored: there is no server to register metadata with). Blocks until the run ends."""
+    if urllib.parse.urlsplit(target).scheme == "kafka":
+        from rankstream.generator.producer import produce
+
+        kept = {"batch_size", "malformed_share", "spike_at", "diurnal"}
+        return produce(
+            target, rate, duration, videos, seed, **{k: options[k] for k in kept & set(options)}
+        )
+    return send(target, rate, duration, videos, seed, **options)
 
 
 class _Display:

@@ -1,0 +1,436 @@
+"""Scale-out on one machine: a Kafka broker, redis-server, two workers and an API replica
+sharing its cores. Records figures, checks nothing (docs/BENCHMARKS.md).
+
+For each partition count (``--partitions``, 4,16,64), on a new topic:
+
+1. **Throughput**: ``--events`` generated views (made and encoded before timing) are produced
+   as fast as librdkafka takes them; the clock stops when the API replica's ``/status`` says
+   the workers applied every one (and so published rankings that hold them).
+2. **Redis**: the workers' own publish counters (``Worker.stats.publish``, dumped by each
+   worker process every 0.5 s) per 1,000 events of the throughput phase; ``INFO memory``
+   before the first ranking and after the phase, per ranking key.
+3. **Freshness**: while ``rankstream generate --target kafka://...`` adds ``--rate`` views/s,
+   one probe view at a time (its own category) is produced and the API polled every 5 ms
+   until the probe is counted: produce -> visible through the API.
+4. **Top-k latency** through the API replica at k=100 (four scopes in turn, one request
+   at a time, keep-alive) while the same background load runs.
+
+Same-run baseline (once, on the first partition count's events, Redis flushed, no worker
+running): the design notes' approach, one ZINCRBY per view for each of its 4 keys (window,
+category, region, category x region), pipelined 1,000 views per round trip, decoding the
+same JSON values first. It keeps one window only (the engine keeps 8).
+
+Usage: ``python benchmarks/bench_cluster.py [--quick] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+from confluent_kafka import Producer
+
+from rankstream.devservices._process import ServiceProcess
+from rankstream.devservices.kafka import KafkaBroker
+from rankstream.devservices.ports import LOOPBACK, free_port
+from rankstream.devservices.redis import RedisServer
+from rankstream.generator.producer import producer_config
+from rankstream.generator.traffic import TrafficModel, TrafficSpec
+
+PROBE_CATEGORY = "zz-probe"
+SCOPES: tuple[dict[str, str], ...] = (
+    {},
+    {"category": "music"},
+    {"region": "US"},
+    {"category": "music", "region": "US"},
+)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+# ---------------------------------------------------------------- worker process mode
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    """A worker that dumps ``Worker.stats`` to ``--stats`` every 0.5 s and at exit."""
+    from rankstream.backends import open_worker
+    from rankstream.config import ServiceConfig
+    from rankstream.service.pipeline import wall_clock_ms
+
+    config = ServiceConfig(
+        kafka=args.kafka,
+        redis=args.redis,
+        checkpoints=args.checkpoints,
+        data_dir=Path(args.checkpoints).parent,
+        session_timeout_ms=6000,
+    )
+    worker = open_worker(config, wall_clock_ms, args.name)
+    stats_path = Path(args.stats)
+    done = threading.Event()
+
+    def dump() -> None:
+        data = dataclasses.asdict(worker.stats)
+        tmp = stats_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(stats_path)
+
+    def dumper() -> None:
+        while not done.wait(0.5):
+            dump()
+
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    threading.Thread(target=dumper, daemon=True).start()
+    worker.run()
+    done.set()
+    dump()
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its waited-for children (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def make_events(count: int, seed: int) -> tuple[list[bytes], list[bytes], list[Any]]:
+    """``count`` views made now: keys, encoded values, and the views themselves."""
+    model = TrafficModel(TrafficSpec(videos=100_000, seed=seed, run=f"b{seed}."), now_ms())
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    views: list[Any] = []
+    encode = msgspec.json.encode
+    for index in range(0, count, 10_000):
+        batch = model.batch(index // 10_000, min(10_000, count - index), now_ms())
+        keys += [v.encode() for v in batch.video_ids]
+        values += [encode(e) for e in batch.events]
+        views += batch.events
+    return keys, values, views
+
+
+def produce_all(producer: Producer, topic: str, keys: list[bytes], values: list[bytes]) -> None:
+    for start in range(0, len(keys), 10_000):
+        wall = now_ms()
+        for key, value in zip(
+            keys[start : start + 10_000], values[start : start + 10_000], strict=True
+        ):
+            while True:
+                try:
+                    producer.produce(topic, value, key, timestamp=wall)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+
+
+class Cluster:
+    """Two worker processes and one API replica on a new topic of ``partitions``."""
+
+    def __init__(
+        self, broker: KafkaBroker, server: RedisServer, partitions: int, work: Path
+    ) -> None:
+        self.partitions = partitions
+        self.topic = f"bench-{partitions}-{now_ms()}"
+        broker.create_topic(self.topic, partitions)
+        server.flush()
+        self.work = work / f"p{partitions}"
+        self.kafka = f"{broker.bootstrap}/{self.topic}"
+        self.port = free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.children: list[ServiceProcess] = []
+        self.stats_files = [self.work / f"w{i}.json" for i in (1, 2)]
+        for number, stats in enumerate(self.stats_files, 1):
+            command = [
+                sys.executable, __file__, "--worker-mode", "--kafka", self.kafka,
+                "--redis", server.url, "--checkpoints", str(self.work / "checkpoints"),
+                "--name", f"w{number}", "--stats", str(stats),
+            ]  # fmt: skip
+            self._start(f"worker-{number}", command, lambda: True)
+        command = [
+            sys.executable, "-m", "rankstream", "api", "--kafka", self.kafka,
+            "--redis", server.url, "--port", str(self.port),
+            "--data-dir", str(self.work / "api"),
+        ]  # fmt: skip
+        self._start("api", command, self._healthy)
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    def _start(self, name: str, command: list[str], ready: Any) -> None:
+        process = ServiceProcess(name, command, self.work / f"{name}.log")
+        self.children.append(process)
+        process.start(ready, 120)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def applied(self) -> int | None:
+        """Events applied and published over every partition (``None``: not all yet)."""
+        answer = self.http.get("/status")
+        parts = answer.json().get("partitions", [])
+        if len(parts) != self.partitions or any(p["applied"] is None for p in parts):
+            return None
+        return sum(int(p["applied"]) for p in parts)
+
+    def wait_applied(self, events: int, timeout: float = 600) -> float:
+        """Block until ``events`` are applied; the monotonic time they were."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            applied = self.applied()
+            if applied is not None and applied >= events:
+                return time.monotonic()
+            time.sleep(0.02)
+        raise TimeoutError(f"workers applied {self.applied()} of {events} in {timeout} s")
+
+    def publish_stats(self) -> dict[str, int]:
+        """The two workers' publish counters, summed."""
+        total: dict[str, int] = {}
+        for path in self.stats_files:
+            if path.exists():
+                for key, value in json.loads(path.read_text())["publish"].items():
+                    total[key] = total.get(key, 0) + value
+        return total
+
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.process.pid for c in self.children if c.process is not None}
+
+    def stop(self) -> None:
+        self.http.close()
+        for child in reversed(self.children):
+            child.stop(grace=60)
+
+
+def throughput(
+    cluster: Cluster, server: RedisServer, broker: KafkaBroker, events: int, seed: int
+) -> dict[str, Any]:
+    keys, values, _ = make_events(events, seed)
+    client = server.client()
+    memory_before = int(client.info("memory")["used_memory"])
+    stats_before = cluster.publish_stats()
+    producer = Producer(producer_config(broker.bootstrap.split("/")[0]))
+    pids = {**cluster.pids(), "broker": broker._process.process.pid}  # type: ignore[union-attr]
+    pids["redis"] = server._process.process.pid  # type: ignore[union-attr]
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_before["bench (producer)"] = time.process_time()
+    started = time.monotonic()
+    produce_all(producer, cluster.topic, keys, values)
+    produced = time.monotonic()
+    cpu_after_produce = time.process_time()
+    done = cluster.wait_applied(events)
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    cpu["bench (producer)"] = cpu_after_produce - cpu_before["bench (producer)"]
+    time.sleep(1.5)  # two publish rounds more: the counters are dumped every 0.5 s
+    stats = cluster.publish_stats()
+    delta = {k: stats.get(k, 0) - stats_before.get(k, 0) for k in stats}
+    memory_after = int(client.info("memory")["used_memory"])
+    ranking_keys = [
+        k for k in client.scan_iter(match="rs:{*}:p*", count=10_000) if b"manifest" not in k
+    ]
+    sample = ranking_keys[:: max(1, len(ranking_keys) // 500)]
+    usage = [int(client.memory_usage(k) or 0) for k in sample]
+    lengths = [int(client.strlen(k)) for k in sample]
+    client.close()
+    elapsed = done - started
+    return {
+        "events": events,
+        "produce_s": produced - started,
+        "end_to_end_s": elapsed,
+        "events_per_s": events / elapsed,
+        "producer_events_per_s": events / (produced - started),
+        "cpu_seconds": cpu,
+        "redis_commands_per_1000": 1000 * delta.get("commands", 0) / events,
+        "redis_bytes_per_1000": 1000 * delta.get("bytes", 0) / events,
+        "publish_rounds": delta.get("rounds", 0),
+        "rankings_written": delta.get("rankings", 0),
+        "ranking_keys": len(ranking_keys),
+        "redis_memory_delta": memory_after - memory_before,
+        "memory_per_ranking": (memory_after - memory_before) / max(1, len(ranking_keys)),
+        "memory_usage_per_key_mean": statistics.mean(usage) if usage else 0,
+        "value_bytes_mean": statistics.mean(lengths) if lengths else 0,
+    }
+
+
+def background(cluster: Cluster, broker: KafkaBroker, rate: float, seconds: float) -> Any:
+    command = [
+        sys.executable, "-m", "rankstream", "generate", "--target",
+        f"kafka://{broker.bootstrap}/{cluster.topic}", "--rate", str(rate),
+        "--duration", str(seconds), "--videos", "100000", "--batch-size", "10000",
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def freshness(cluster: Cluster, broker: KafkaBroker, probes: int) -> list[float]:
+    """Seconds from producing one probe view to seeing it counted through the API."""
+    producer = Producer(producer_config(broker.bootstrap))
+    seen: list[float] = []
+    for number in range(1, probes + 1):
+        event = {"video_id": "probe-video", "timestamp": now_ms(), "category": PROBE_CATEGORY}
+        sent = time.monotonic()
+        producer.produce(cluster.topic, msgspec.json.encode(event), b"probe-video")
+        producer.flush(10)
+        params: dict[str, str | int] = {"window": "1h", "k": 1, "category": PROBE_CATEGORY}
+        deadline = sent + 15
+        while time.monotonic() < deadline:
+            answer = cluster.http.get("/views/top-k", params=params)
+            items = answer.json().get("items", []) if answer.status_code == 200 else []
+            if items and items[0]["views"] >= number:
+                seen.append(time.monotonic() - sent)
+                break
+            time.sleep(0.005)
+        time.sleep(0.1)
+    return seen
+
+
+def top_k_latency(cluster: Cluster, seconds: float) -> list[float]:
+    """Milliseconds per ``GET /views/top-k?k=100`` (client side), back to back."""
+    latencies: list[float] = []
+    end = time.monotonic() + seconds
+    number = 0
+    while time.monotonic() < end:
+        params: dict[str, str | int] = {"window": "1h", "k": 100, **SCOPES[number % len(SCOPES)]}
+        started = time.perf_counter()
+        answer = cluster.http.get("/views/top-k", params=params)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if answer.status_code != 200:
+            raise RuntimeError(f"top-k answered {answer.status_code}: {answer.text[:200]}")
+        number += 1
+    return latencies
+
+
+def zincrby_baseline(server: RedisServer, values: list[bytes]) -> dict[str, float]:
+    """The notes' approach: 4 ZINCRBY per view, pipelined 1,000 views per round trip."""
+    server.flush()
+    client = server.client()
+    decode = msgspec.json.Decoder(dict[str, Any]).decode
+    started = time.perf_counter()
+    for start in range(0, len(values), 1000):
+        pipe = client.pipeline(transaction=False)
+        for raw in values[start : start + 1000]:
+            view = decode(raw)
+            video, category, region = view["video_id"], view.get("category"), view.get("region")
+            pipe.zincrby("top:1h", 1, video)
+            pipe.zincrby(f"top:1h:c:{category}", 1, video)
+            pipe.zincrby(f"top:1h:r:{region}", 1, video)
+            pipe.zincrby(f"top:1h:cr:{category}:{region}", 1, video)
+        pipe.execute()
+    elapsed = time.perf_counter() - started
+    memory = int(client.info("memory")["used_memory"])
+    keys = int(client.dbsize())
+    client.close()
+    return {"events": len(values), "events_per_s": len(values) / elapsed, "keys": keys,
+            "used_memory": memory}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker-mode", action="store_true", help=argparse.SUPPRESS)
+    for name in ("--kafka", "--redis", "--checkpoints", "--name", "--stats"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    parser.add_argument("--partitions", default="4,16,64")
+    parser.add_argument("--events", type=int, default=300_000, help="At 4 partitions (x 4/P).")
+    parser.add_argument(
+        "--rate", type=float, default=50_000, help="Background views/s (at most half the measured)."
+    )
+    parser.add_argument("--probes", type=int, default=30)
+    parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument("--quick", action="store_true", help="100 k events, 10 probes, 4 s")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.worker_mode:
+        worker_main(args)
+        return
+    # SIGTERM (a timeout) unwinds like Ctrl-C, so every child is stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
+    if args.quick:
+        args.events, args.probes, args.latency_seconds = 100_000, 10, 4
+    report: dict[str, Any] = {"partitions": {}, "args": {k: str(v) for k, v in vars(args).items()}}
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        work = Path(tmp)
+        with (
+            KafkaBroker(work / "kafka", quick_jit=False, heap="1g") as broker,
+            RedisServer(work / "redis") as server,
+        ):
+            for number, partitions in enumerate(int(p) for p in args.partitions.split(",")):
+                print(f"== {partitions} partitions", flush=True)
+                cluster = Cluster(broker, server, partitions, work)
+                try:
+                    cluster.wait_applied(0, timeout=120)  # every partition published a manifest
+                    events = max(20_000, args.events * 4 // partitions)  # publish cost grows with P
+                    figures = throughput(cluster, server, broker, events, seed=7 + number)
+                    print(json.dumps(figures, indent=1), flush=True)
+                    # Below the measured capacity, or the backlog (not the path) is measured.
+                    rate = min(args.rate, 0.5 * figures["events_per_s"])
+                    figures["background_rate"] = rate
+                    load = background(cluster, broker, rate, 3600)
+                    time.sleep(3)
+                    figures["freshness_s"] = fresh = freshness(cluster, broker, args.probes)
+                    latencies = top_k_latency(cluster, args.latency_seconds)
+                    load.send_signal(signal.SIGINT)
+                    load.wait(60)
+                    figures["freshness_p50_s"] = percentile(fresh, 0.5)
+                    figures["freshness_p99_s"] = percentile(fresh, 0.99)
+                    figures["top_k_requests"] = len(latencies)
+                    figures["top_k_p50_ms"] = percentile(latencies, 0.5)
+                    figures["top_k_p99_ms"] = percentile(latencies, 0.99)
+                    figures["background_applied"] = cluster.applied()
+                    print({k: v for k, v in figures.items() if k != "freshness_s"}, flush=True)
+                    report["partitions"][partitions] = figures
+                finally:
+                    cluster.stop()
+            _, values, _ = make_events(args.events, seed=7)
+            report["zincrby_baseline"] = zincrby_baseline(server, values)
+            print(json.dumps(report["zincrby_baseline"]), flush=True)
+    first = next(iter(report["partitions"].values()))
+    report["ratio_vs_zincrby"] = first["events_per_s"] / report["zincrby_baseline"]["events_per_s"]
+    summary(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def summary(report: dict[str, Any]) -> None:
+    print("\n== summary")
+    base = report["zincrby_baseline"]["events_per_s"]
+    print(f"ZINCRBY baseline (4 keys per view, pipelined 1,000 views): {base:,.0f} views/s")
+    for partitions, f in report["partitions"].items():
+        print(
+            f"P={partitions}: end-to-end {f['events_per_s']:,.0f} ev/s "
+            f"({f['events_per_s'] / base:.2f}x ZINCRBY; producer alone "
+            f"{f['producer_events_per_s']:,.0f}); freshness p50 {f['freshness_p50_s']:.2f} s "
+            f"p99 {f['freshness_p99_s']:.2f} s; top-k k=100 p50 {f['top_k_p50_ms']:.2f} ms "
+            f"p99 {f['top_k_p99_ms']:.2f} ms; Redis {f['redis_commands_per_1000']:.1f} cmds, "
+            f"{f['redis_bytes_per_1000']:,.0f} B per 1k events; {f['ranking_keys']:,} ranking "
+            f"keys, {f['memory_per_ranking']:,.0f} B each (value {f['value_bytes_mean']:,.0f} B)"
+        )
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in f["cpu_seconds"].items())
+        print(f"   CPU s during throughput ({f['end_to_end_s']:.1f} s wall): {cpu}")
+
+
+if __name__ == "__main__":
+    main()
