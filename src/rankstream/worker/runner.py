@@ -118,15 +118,19 @@ class Worker:
         self.consumer.subscribe(
             [settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
-        last_publish = last_checkpoint = time.monotonic()
+        last_checkpoint = time.monotonic()
+        next_publish = last_checkpoint + settings.publish_interval
         try:
             while not self._stop.is_set():
-                messages = self.consumer.consume(settings.batch_size, settings.publish_interval)
-                self._apply(messages)
+                wait = min(settings.publish_interval, max(0.0, next_publish - time.monotonic()))
+                self._apply(self.consumer.consume(settings.batch_size, wait))
                 now = time.monotonic()
-                if now - last_publish >= settings.publish_interval:
+                if now >= next_publish:
                     self._publish()
-                    last_publish = now
+                    # Apply for at least as long as publishing took: a costly round (many
+                    # touched rankings) then covers more events instead of starving ingest.
+                    took = time.monotonic() - now
+                    next_publish = time.monotonic() + max(settings.publish_interval, took)
                 if now - last_checkpoint >= settings.checkpoint_interval:
                     self._checkpoint(list(self.partitions.values()))
                     last_checkpoint = now
