@@ -1,8 +1,15 @@
 """Idempotency keys in Redis, shared by every API replica.
 
-One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PX`` (the
-first answer stays; Redis expires it after the TTL, so :meth:`expire` has nothing to do).
-Keys spread over a Redis Cluster's slots by their own hash.
+One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PXAT`` at
+``at + ttl_ms``: the first answer stays, and Redis forgets the key when it is ``ttl_ms`` old
+by the clock of the replica that created it, as the SQLite store forgets it when its writer
+calls ``expire(now - ttl)`` (so :meth:`RedisIdempotencyStore.expire` has nothing to do). A key
+created longer ago than ``ttl_ms`` is not kept at all. Keys spread over a Redis Cluster's
+slots by their own hash.
+
+Not atomic with the Kafka log: an answer is stored after its events were acknowledged, so
+a crash between the two leaves events without their key; the events' derived ``event_id``
+then makes a retry count once (see :mod:`rankstream.serving.kafka`).
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ PREFIX = "rs:idem:"
 
 
 class RedisIdempotencyStore:
-    """Keys in Redis through ``client`` (redis-py, standalone or cluster), kept ``ttl_ms``."""
+    """Keys in Redis through ``client`` (redis-py, standalone or cluster, returning bytes),
+    kept ``ttl_ms`` after they were created."""
 
     def __init__(self, client: Any, ttl_ms: int) -> None:
+        if ttl_ms <= 0:
+            raise ValueError(f"ttl_ms must be positive, not {ttl_ms}")
         self.client = client
         self.ttl_ms = ttl_ms
 
@@ -37,15 +47,15 @@ class RedisIdempotencyStore:
         return {key: bytes(v) for key, v in zip(keys, values, strict=True) if v is not None}
 
     def remember(self, answers: Sequence[tuple[str, bytes]], at: int) -> None:
-        """See :meth:`IdempotencyStore.remember` (``at`` is not needed: Redis keeps time)."""
+        """See :meth:`IdempotencyStore.remember`: each key expires at ``at + ttl_ms``."""
         try:
             pipe = self.client.pipeline(transaction=False)
             for key, answer in answers:
-                pipe.set(PREFIX + key, answer, nx=True, px=self.ttl_ms)
+                pipe.set(PREFIX + key, answer, nx=True, pxat=at + self.ttl_ms)
             pipe.execute()
         except Exception as exc:
             raise StorageFailure(f"cannot store idempotency keys in Redis: {exc}") from exc
 
     def expire(self, before: int) -> int:
-        """Nothing to do: Redis expires keys after their TTL."""
+        """Nothing to do: Redis forgets each key at ``at + ttl_ms`` by itself."""
         return 0
