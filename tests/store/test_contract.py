@@ -144,8 +144,8 @@ class _PutDuringRead:
 
     def hget(self, key: str, field: str) -> Any:
         value = self.client.hget(key, field)
-        if self.meanwhile is not None:
-            self.meanwhile, meanwhile = None, self.meanwhile
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
             meanwhile()
         return value
 
