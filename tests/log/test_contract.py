@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import confluent_kafka
 import msgspec
 import pytest
 
 from rankstream.devservices.kafka import KafkaBroker
 from rankstream.engine.measure import Measure
+from rankstream.engine.partition import partition_of
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import StorageFailure
 from rankstream.log import (
@@ -253,3 +255,84 @@ def kafka_log(
     )
     yield log
     log.close()
+
+
+def test_kafka_messages_are_events_keyed_by_video_at_the_wall_time(
+    kafka_broker: KafkaBroker, kafka_log: KafkaEventLog
+) -> None:
+    rec = record(1_700_000_000_000, *VIDEOS)
+    append(kafka_log, rec)
+    consumer = confluent_kafka.Consumer(
+        {"bootstrap.servers": kafka_broker.bootstrap, "group.id": "inspect"}
+    )
+    try:
+        consumer.assign([confluent_kafka.TopicPartition(kafka_log.topic, p, 0) for p in range(3)])
+        messages = consumer.consume(len(VIDEOS), 10)
+    finally:
+        consumer.close()
+    assert len(messages) == len(VIDEOS)
+    raws = {msgspec.json.decode(m.value() or b"")["video_id"]: m for m in messages}
+    for video, message in raws.items():
+        assert message.key() == video.encode()
+        assert message.timestamp()[1] == rec.wall_time
+        assert message.partition() == partition_of(video, KAFKA_PARTITIONS)  # the workers'
+
+
+def test_kafka_read_groups_equal_timestamps_and_skips_invalid_messages(
+    kafka_broker: KafkaBroker, kafka_log: KafkaEventLog
+) -> None:
+    """Two appends at one wall time are one run (the workers' rule); a message that is no
+    event (written by another producer) is skipped, its offset still covered."""
+    start = kafka_log.end()
+    partition = partition_of("v0", KAFKA_PARTITIONS)
+    append(kafka_log, record(5_000, "v0"))
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    producer.produce(kafka_log.topic, b"not json", b"v0", partition=partition, timestamp=5_000)
+    assert producer.flush(10) == 0
+    append(kafka_log, GroupRecord(5_000, 1, 0, 0, encode_events([b'{"video_id":"v0","ts":1}'])))
+    append(kafka_log, record(6_000, "v0"))
+    read = [b for b in kafka_log.read(start, DECODER) if b.partition == partition]
+    assert [(b.offset, b.next_offset, b.wall_time, len(b.batch)) for b in read] == [
+        (0, 3, 5_000, 2),
+        (3, 4, 6_000, 1),
+    ]
+
+
+def test_kafka_delivery_failures_raise_with_the_brokers_reason(
+    kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]
+) -> None:
+    """The client lets a 1.1 MB event through; the broker (1 MB per message) refuses it."""
+    log = KafkaEventLog(
+        kafka_broker.bootstrap,
+        kafka_topic(1),
+        delivery_timeout_ms=5_000,
+        producer_config={"message.max.bytes": 2_000_000, "compression.type": "none"},
+    )
+    huge = msgspec.json.encode({"video_id": "v", "ts": 1, "pad": "x" * 1_100_000})
+    try:
+        with pytest.raises(StorageFailure, match=r"did not acknowledge 1 of 1 .*too large"):
+            append(log, GroupRecord(2, 1, 0, 0, encode_events([huge])))
+        assert append(log, record(3, "v")) is not None  # works again
+        assert [b.batch.video_ids for b in log.read(LogPosition(), DECODER)] == [["v"]]
+    finally:
+        log.close()
+
+
+def test_kafka_probe_fails_without_the_topic_or_an_answering_broker(
+    kafka_broker: KafkaBroker, kafka_log: KafkaEventLog
+) -> None:
+    missing = KafkaEventLog(kafka_broker.bootstrap, "no-such-topic", request_timeout=2)
+    try:
+        with pytest.raises(StorageFailure, match="not available"):
+            missing.probe(1)
+    finally:
+        missing.close()
+    kafka_log.request_timeout = 1
+    kafka_log.probe(1)
+    kafka_broker.pause()
+    try:
+        with pytest.raises(StorageFailure, match="does not answer"):
+            kafka_log.probe(2)
+    finally:
+        kafka_broker.resume()
+    kafka_log.probe(3)

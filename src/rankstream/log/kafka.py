@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,7 +56,8 @@ class KafkaEventLog:
     and :meth:`probe` may run beside it (each read has its own consumer). ``measure``
     names the entity field that keys the messages. ``delivery_timeout_ms`` bounds how long
     an append waits for the broker; ``request_timeout`` (seconds) bounds metadata and
-    watermark requests and a read that stops making progress.
+    watermark requests and a read that stops making progress; ``producer_config`` adds to
+    or overrides the producer's librdkafka settings.
     """
 
     atomic = False  # see the module docstring, 1.
@@ -71,6 +72,7 @@ class KafkaEventLog:
         delivery_timeout_ms: int = 30_000,
         request_timeout: float = 10.0,
         max_batch: int = 10_000,
+        producer_config: Mapping[str, Any] | None = None,
     ) -> None:
         self._kafka = require("confluent_kafka", "the Kafka event log")
         self.bootstrap = bootstrap
@@ -78,6 +80,7 @@ class KafkaEventLog:
         self.delivery_timeout_ms = delivery_timeout_ms
         self.request_timeout = request_timeout
         self.max_batch = max_batch
+        self.producer_config = dict(producer_config or {})
         self._keys = EventDecoder(measure)
         self._fatal: str | None = None  # set by the producer's error callback
         self._producer = self._new_producer()
@@ -103,6 +106,7 @@ class KafkaEventLog:
                 "message.timeout.ms": self.delivery_timeout_ms,
                 "compression.type": "lz4",
                 "error_cb": self._on_error,
+                **self.producer_config,
             }
         )
 
