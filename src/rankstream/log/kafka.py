@@ -183,15 +183,15 @@ class KafkaEventLog:
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.05)
             except self._kafka.KafkaException as exc:
-                raise StorageFailure(f"cannot produce to Kafka topic {self.topic}: {exc}") from exc
+                fatal = self._replace_if_fatal()
+                raise StorageFailure(
+                    f"cannot produce to Kafka topic {self.topic}: {exc}{fatal}"
+                ) from exc
 
     def _await_deliveries(self, count: int, failures: list[str]) -> None:
         timeout = self.delivery_timeout_ms / 1000 + self.request_timeout
         waiting = self._producer.flush(timeout)
-        fatal = ""
-        if self._fatal is not None:  # an idempotent producer refuses all after a fatal error
-            fatal = f" (the producer was restarted after a fatal error: {self._fatal})"
-            self._producer, self._fatal = self._new_producer(), None
+        fatal = self._replace_if_fatal()
         if failures:
             raise StorageFailure(
                 f"the Kafka broker did not acknowledge {len(failures)} of {count} events"
@@ -202,6 +202,15 @@ class KafkaEventLog:
                 f"{waiting} events for topic {self.topic} were not acknowledged within"
                 f" {timeout:.0f} s (they may still be delivered)"
             )
+
+    def _replace_if_fatal(self) -> str:
+        """After a fatal error an idempotent producer refuses everything: start a new one
+        (what the old one still held is lost, as a failed append may lose it)."""
+        if self._fatal is None:
+            return ""
+        why, self._fatal = self._fatal, None
+        self._producer = self._new_producer()
+        return f" (the producer was restarted after a fatal error: {why})"
 
     # ------------------------------------------------------------------ reading
 
