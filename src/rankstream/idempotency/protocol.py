@@ -7,18 +7,27 @@ from typing import Protocol
 
 
 class IdempotencyStore(Protocol):
-    """Answers by idempotency key, each kept for the store's retention after it was created.
+    """Answers by idempotency key, each kept at least the caller's retention ``ttl``.
 
     Retention: a caller that keeps keys ``ttl`` ms calls :meth:`expire` with ``before = now -
-    ttl`` from time to time. A store that cannot expire by itself (SQLite) forgets keys
-    created before ``before`` then; a store with its own TTL (Redis, built with the same
-    ``ttl``) forgets a key created at ``at`` by itself at ``at + ttl``, and :meth:`expire` has
-    nothing to do. Either way a key is kept at least until it is ``ttl`` old, and a key
-    created at or after a given ``before`` survives ``expire(before)``.
+    ttl`` from time to time. How a store forgets depends on :attr:`expires_by_itself`:
+
+    - ``False`` (SQLite): a key goes only when :meth:`expire` is called with ``before``
+      after its creation time ``at`` (the caller's clock).
+    - ``True`` (Redis, built with the same ``ttl``): a key goes by itself ``ttl`` after it
+      was stored (the store's own clock, so replicas' clocks do not matter), and
+      :meth:`expire` has nothing to do; a key created before ``before`` may thus outlive
+      ``expire(before)``, by at most the time between its creation and its storing.
+
+    Either way a key is kept at least ``ttl`` after it was stored, and a key created at or
+    after ``before`` survives ``expire(before)``.
 
     Thread-safety: one writer (:meth:`remember`, :meth:`expire`) at a time; lookups may
     run beside it. Failed writes raise :class:`~rankstream.errors.StorageFailure`.
     """
+
+    expires_by_itself: bool
+    """Whether keys go by themselves after the store's TTL (above)."""
 
     def answers_for(self, keys: Sequence[str]) -> dict[str, bytes]:
         """The stored answers of any of ``keys`` (keys never stored are absent)."""
@@ -31,5 +40,5 @@ class IdempotencyStore(Protocol):
 
     def expire(self, before: int) -> int:
         """Forget keys created before ``before`` (epoch ms), unless the store expires keys
-        by itself (see the class docstring); how many went (0 for such a store)."""
+        by itself (:attr:`expires_by_itself`); how many went (0 for such a store)."""
         ...

@@ -1,11 +1,10 @@
 """Idempotency keys in Redis, shared by every API replica.
 
-One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PXAT`` at
-``at + ttl_ms``: the first answer stays, and Redis forgets the key when it is ``ttl_ms`` old
-by the clock of the replica that created it, as the SQLite store forgets it when its writer
-calls ``expire(now - ttl)`` (so :meth:`RedisIdempotencyStore.expire` has nothing to do). A key
-created longer ago than ``ttl_ms`` is not kept at all. Keys spread over a Redis Cluster's
-slots by their own hash.
+One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PX
+ttl_ms``: the first answer stays, and Redis forgets the key ``ttl_ms`` after storing it, by
+Redis's own clock (so :meth:`RedisIdempotencyStore.expire` has nothing to do, and replicas
+whose clocks disagree, or run on a test's fixed clock, still keep a key its full TTL). Keys
+spread over a Redis Cluster's slots by their own hash.
 
 Not atomic with the Kafka log: an answer is stored after its events were acknowledged, so
 a crash between the two leaves events without their key; the events' derived ``event_id``
@@ -24,7 +23,9 @@ PREFIX = "rs:idem:"
 
 class RedisIdempotencyStore:
     """Keys in Redis through ``client`` (redis-py, standalone or cluster, returning bytes),
-    kept ``ttl_ms`` after they were created."""
+    kept ``ttl_ms`` after they were stored."""
+
+    expires_by_itself = True  # see IdempotencyStore
 
     def __init__(self, client: Any, ttl_ms: int) -> None:
         if ttl_ms <= 0:
@@ -47,15 +48,16 @@ class RedisIdempotencyStore:
         return {key: bytes(v) for key, v in zip(keys, values, strict=True) if v is not None}
 
     def remember(self, answers: Sequence[tuple[str, bytes]], at: int) -> None:
-        """See :meth:`IdempotencyStore.remember`: each key expires at ``at + ttl_ms``."""
+        """See :meth:`IdempotencyStore.remember`; ``at`` is not needed: each key expires
+        ``ttl_ms`` after Redis stored it."""
         try:
             pipe = self.client.pipeline(transaction=False)
             for key, answer in answers:
-                pipe.set(PREFIX + key, answer, nx=True, pxat=at + self.ttl_ms)
+                pipe.set(PREFIX + key, answer, nx=True, px=self.ttl_ms)
             pipe.execute()
         except Exception as exc:
             raise StorageFailure(f"cannot store idempotency keys in Redis: {exc}") from exc
 
     def expire(self, before: int) -> int:
-        """Nothing to do: Redis forgets each key at ``at + ttl_ms`` by itself."""
+        """Nothing to do: Redis forgets each key ``ttl_ms`` after storing it."""
         return 0
