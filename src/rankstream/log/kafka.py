@@ -47,6 +47,7 @@ from rankstream.optional import require
 logger = logging.getLogger("rankstream.log.kafka")
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+NO_TIMESTAMP = -1  # as rankstream.worker.partition.NO_TIMESTAMP (the log does not import workers)
 
 
 class KafkaEventLog:
@@ -255,7 +256,9 @@ class KafkaEventLog:
                     elif message.offset() >= end:  # appended after the call
                         done = True
                     else:
-                        stamp = message.timestamp()[1]
+                        kind, stamp = message.timestamp()
+                        if kind == 0 or stamp < 0:  # TIMESTAMP_NOT_AVAILABLE: see _Run.batch
+                            stamp = NO_TIMESTAMP
                         if run.raws and (stamp != run.wall or len(run.raws) >= self.max_batch):
                             yield run.batch(decoder)
                         run.add(message.offset(), stamp, message.value() or b"")
@@ -358,7 +361,9 @@ class _Run:
         self.after = offset + 1
 
     def batch(self, decoder: EventDecoder) -> LoggedBatch:
-        """The run as a batch (its invalid events skipped, with a warning); empties it."""
+        """The run as a batch (its invalid events skipped, with a warning); empties it. A
+        run of messages without a timestamp (a very old producer) is screened at its
+        newest event time, as :mod:`rankstream.worker.partition` screens it."""
         raws, self.raws = self.raws, []
         decoded = decoder.decode(raws)
         if decoded.errors:
@@ -370,6 +375,7 @@ class _Run:
                 self.after - 1,
                 decoded.errors[0][2],
             )
-        return LoggedBatch(
-            self.partition, self.first, self.after, self.wall, decoded.batch, decoded.raw
-        )
+        wall = self.wall
+        if wall == NO_TIMESTAMP:  # the workers' rule: the run's newest event time
+            wall = int(decoded.batch.timestamps.max()) if len(decoded.batch) else 0
+        return LoggedBatch(self.partition, self.first, self.after, wall, decoded.batch, decoded.raw)
