@@ -6,22 +6,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from rankstream.checkpoint import Checkpoint, CheckpointStore, DirectoryCheckpointStore
+from rankstream.checkpoint.s3 import S3CheckpointStore
+from rankstream.devservices.s3 import S3Server
 
 Factory = Callable[[int], CheckpointStore]  # keep -> a store (the same storage every call)
 
 
-def directory(tmp_path: Path) -> Factory:
+def directory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
     return lambda keep: DirectoryCheckpointStore(tmp_path / "checkpoints", keep=keep)
 
 
-IMPLEMENTATIONS = {"directory": directory}
+def s3(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
+    """A fresh bucket on the session's moto server, under a prefix (so keys have folders)."""
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return lambda keep: S3CheckpointStore(server.client(), bucket, "rankstream/ckpt", keep=keep)
+
+
+IMPLEMENTATIONS = {"directory": directory, "s3": s3}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
-    return IMPLEMENTATIONS[request.param](tmp_path)
+    return IMPLEMENTATIONS[request.param](request, tmp_path)
 
 
 def test_an_empty_store_holds_nothing(open_store: Factory) -> None:
@@ -64,6 +74,59 @@ def test_reading_is_lazy_so_a_caller_can_stop_at_the_first_good_one(open_store: 
         store.save(Checkpoint(0, offset, b"x"))
     checkpoints = store.newest_first(0)
     assert next(iter(checkpoints)).offset == 3  # the others need not have been read
+
+
+def test_partitions_with_a_common_prefix_stay_apart(open_store: Factory) -> None:
+    store = open_store(2)
+    store.save(Checkpoint(1, 3, b"one"))
+    store.save(Checkpoint(10, 4, b"ten"))
+    assert store.offsets(1) == [3]
+    assert store.offsets(10) == [4]
+
+
+def test_s3_store_without_prefix_and_from_url(s3_server: S3Server, s3_bucket: str) -> None:
+    bare = S3CheckpointStore(s3_server.client(), s3_bucket, keep=1)
+    bare.save(Checkpoint(0, 7, b"bare"))
+    prefixed = S3CheckpointStore(s3_server.client(), s3_bucket, "/a/b/", keep=1)
+    prefixed.save(Checkpoint(0, 9, b"prefixed"))
+    assert bare.offsets(0) == [7]  # neither sees the other's folder
+    assert [c.data for c in prefixed.newest_first(0)] == [b"prefixed"]
+
+
+def test_a_failed_s3_put_raises_and_keeps_what_was_held(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    store = S3CheckpointStore(s3_server.client(), s3_bucket, "ckpt", keep=2)
+    store.save(Checkpoint(0, 1, b"one"))
+    store.save(Checkpoint(0, 2, b"two"))
+    s3_server.deny_requests()
+    try:
+        with pytest.raises(ClientError, match="InvalidAccessKeyId"):
+            store.save(Checkpoint(0, 3, b"three"))
+    finally:
+        s3_server.allow_requests()
+    assert store.offsets(0) == [1, 2]
+    assert [c.data for c in store.newest_first(0)] == [b"two", b"one"]
+    store.save(Checkpoint(0, 4, b"four"))  # works again
+    assert store.offsets(0) == [2, 4]
+
+
+@pytest.mark.parametrize("after", [1, 2], ids=["listing-fails", "delete-fails"])
+def test_an_s3_save_whose_put_succeeded_does_not_raise(
+    s3_server: S3Server, s3_bucket: str, after: int
+) -> None:
+    """Only deleting older checkpoints failed: the save succeeded; the next one prunes."""
+    store = S3CheckpointStore(s3_server.client(), s3_bucket, "ckpt", keep=2)
+    store.save(Checkpoint(0, 1, b"one"))
+    store.save(Checkpoint(0, 2, b"two"))
+    s3_server.deny_requests(after=after)  # the PUT passes, then listing or deleting fails
+    try:
+        store.save(Checkpoint(0, 3, b"three"))
+    finally:
+        s3_server.allow_requests()
+    assert store.offsets(0) == [1, 2, 3]
+    store.save(Checkpoint(0, 4, b"four"))
+    assert store.offsets(0) == [3, 4]
 
 
 def test_directory_store_reads_the_earlier_single_file_layout(tmp_path: Path) -> None:

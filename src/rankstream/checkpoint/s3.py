@@ -4,10 +4,16 @@ Partition ``p``'s checkpoint covering its records before offset ``o`` is the obj
 ``<prefix>/p<p>/ckpt-<o>.bin`` (offset zero-padded, so listing order is offset order). A
 PUT is atomic: readers see the whole object or none. The newest ``keep`` of each partition
 are kept; older ones are deleted after a newer one is stored.
+
+A save raises exactly when its PUT failed, and then the held checkpoints are as they were.
+Deleting the older ones afterwards is best effort: if listing or deleting fails, the save
+still succeeded (the new checkpoint is stored; raising would make a caller believe it was
+not), the failure is logged, and the next save deletes every checkpoint beyond ``keep``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -15,6 +21,8 @@ from urllib.parse import urlparse
 from rankstream.checkpoint.protocol import Checkpoint
 from rankstream.errors import ConfigError
 from rankstream.optional import require
+
+logger = logging.getLogger("rankstream.checkpoint")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -48,11 +56,20 @@ class S3CheckpointStore:
         return f"{self.prefix}/p{partition}/" if self.prefix else f"p{partition}/"
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """See :meth:`CheckpointStore.save`; raises the client's error if the PUT fails."""
+        """See :meth:`CheckpointStore.save`; raises the client's error (botocore's
+        ``ClientError``, ``BotoCoreError``) if and only if the PUT fails. Blocks for the PUT,
+        a listing and a DELETE per checkpoint beyond ``keep``."""
         key = f"{self._folder(checkpoint.partition)}ckpt-{checkpoint.offset:020d}.bin"
         self.client.put_object(Bucket=self.bucket, Key=key, Body=checkpoint.data)
-        for _, old in self._held(checkpoint.partition)[: -self.keep]:
-            self.client.delete_object(Bucket=self.bucket, Key=old)
+        try:
+            for _, old in self._held(checkpoint.partition)[: -self.keep]:
+                self.client.delete_object(Bucket=self.bucket, Key=old)
+        except Exception as exc:  # stored already; the next save deletes what is left
+            logger.warning(
+                "checkpoint %s stored, but older ones were not deleted (the next save retries): %s",
+                key,
+                exc,
+            )
 
     def offsets(self, partition: int) -> list[int]:
         """See :meth:`CheckpointStore.offsets`."""

@@ -1,8 +1,14 @@
 """Idempotency keys in Redis, shared by every API replica.
 
-One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PX`` (the
-first answer stays; Redis expires it after the TTL, so :meth:`expire` has nothing to do).
-Keys spread over a Redis Cluster's slots by their own hash.
+One string per key, ``rs:idem:<key>`` holding the answer, written with ``SET NX PX
+ttl_ms``: the first answer stays, and Redis forgets the key ``ttl_ms`` after storing it, by
+Redis's own clock (so :meth:`RedisIdempotencyStore.expire` has nothing to do, and replicas
+whose clocks disagree, or run on a test's fixed clock, still keep a key its full TTL). Keys
+spread over a Redis Cluster's slots by their own hash.
+
+Not atomic with the Kafka log: an answer is stored after its events were acknowledged, so
+a crash between the two leaves events without their key; the events' derived ``event_id``
+then makes a retry count once (see :mod:`rankstream.serving.kafka`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ PREFIX = "rs:idem:"
 
 
 class RedisIdempotencyStore:
-    """Keys in Redis through ``client`` (redis-py, standalone or cluster), kept ``ttl_ms``."""
+    """Keys in Redis through ``client`` (redis-py, standalone or cluster, returning bytes),
+    kept ``ttl_ms`` after they were stored."""
+
+    expires_by_itself = True  # see IdempotencyStore
 
     def __init__(self, client: Any, ttl_ms: int) -> None:
+        if ttl_ms <= 0:
+            raise ValueError(f"ttl_ms must be positive, not {ttl_ms}")
         self.client = client
         self.ttl_ms = ttl_ms
 
@@ -37,7 +48,8 @@ class RedisIdempotencyStore:
         return {key: bytes(v) for key, v in zip(keys, values, strict=True) if v is not None}
 
     def remember(self, answers: Sequence[tuple[str, bytes]], at: int) -> None:
-        """See :meth:`IdempotencyStore.remember` (``at`` is not needed: Redis keeps time)."""
+        """See :meth:`IdempotencyStore.remember`; ``at`` is not needed: each key expires
+        ``ttl_ms`` after Redis stored it."""
         try:
             pipe = self.client.pipeline(transaction=False)
             for key, answer in answers:
@@ -47,5 +59,5 @@ class RedisIdempotencyStore:
             raise StorageFailure(f"cannot store idempotency keys in Redis: {exc}") from exc
 
     def expire(self, before: int) -> int:
-        """Nothing to do: Redis expires keys after their TTL."""
+        """Nothing to do: Redis forgets each key ``ttl_ms`` after storing it."""
         return 0

@@ -26,6 +26,8 @@ class SqliteIdempotencyStore:
     """Keys in table ``idempotency`` of ``database`` (an open connection in autocommit
     mode, e.g. ``SqliteEventLog.database``)."""
 
+    expires_by_itself = False  # keys go only by expire()
+
     def __init__(self, database: sqlite3.Connection) -> None:
         self._db = database
         self._db.executescript(SCHEMA)

@@ -1,8 +1,9 @@
 """The seam every durable log sits behind (:class:`EventLog`), and what goes through it.
 
 Implementations: :class:`~rankstream.log.sqlite.SqliteEventLog` (embedded) and, in
-scale-out mode, a Kafka topic. One contract suite (``tests/log/test_contract.py``) runs
-over all of them.
+scale-out mode, :class:`~rankstream.log.kafka.KafkaEventLog` (a topic). One contract suite
+(``tests/log/test_contract.py``) runs over all of them; where they differ, it asks the
+log's capability attributes, never the implementation's name.
 """
 
 from __future__ import annotations
@@ -37,25 +38,48 @@ class EventLog(Protocol):
     """A durable, append-only log of accepted events, read back in order from a
     :class:`~rankstream.log.position.LogPosition`.
 
-    Writes happen inside :meth:`transaction`: everything appended in the block, and every
-    write to a store sharing the log's storage (the SQLite idempotency store), becomes
-    durable together when the block ends, or not at all. Failed writes raise
-    :class:`~rankstream.errors.StorageFull` or :class:`~rankstream.errors.StorageFailure`,
-    leaving nothing of the block; a later block may succeed.
+    What every log guarantees: an append that returned is durable when its
+    :meth:`transaction` block ends; :meth:`read` yields each logged event once, with the
+    wall time of its record, in append order within its partition (all events of one
+    entity share a partition); batches never mix partitions or wall times; a failed write
+    raises :class:`~rankstream.errors.StorageFull` or
+    :class:`~rankstream.errors.StorageFailure`, and a later one may succeed.
+
+    Where logs differ, by capability:
+
+    - :attr:`atomic` (SQLite: yes; Kafka: no). Atomic: everything appended in a block, and
+      every write to a store sharing the log's storage (the SQLite idempotency store),
+      becomes durable together when the block ends, or not at all; a failed block leaves
+      nothing. Not atomic: each append is acknowledged when it returns and stays even if
+      the block raises afterwards (a broker cannot take a message back), an append that
+      raises may have kept some of its events, and nothing commits with other stores.
+    - :attr:`keeps_refusals` (SQLite: yes; Kafka: no). Yes: :meth:`read` yields one batch
+      per appended record, with its refusal counts (duplicates, too new, over capacity),
+      and :meth:`dead_letters` returns the records' dead letters. No: only accepted
+      events are kept (one message each, spread over partitions), read back as runs of
+      equal wall time per partition with zero counts (the consumers decide duplicates
+      themselves), and no dead letters are kept (API replicas keep them in memory).
     """
+
+    atomic: bool
+    """Whether a :meth:`transaction` block commits all of its writes or none (above)."""
+
+    keeps_refusals: bool
+    """Whether records keep their refusal counts and dead letters (above)."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """A block whose writes commit together (see the class docstring)."""
         ...
 
     def append(self, record: GroupRecord) -> LogPosition | None:
-        """Add ``record`` (inside :meth:`transaction`); the position just after it, or
-        ``None`` if it holds nothing to replay (only dead letters)."""
+        """Add ``record`` (inside :meth:`transaction`); the position just after it (reading
+        from it yields no event of this record or an earlier append, and every event
+        appended later), or ``None`` if it holds nothing to replay (only dead letters)."""
         ...
 
     def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
-        """Every record at or after ``start``, in log order per partition, its events
-        decoded by ``decoder``."""
+        """Every record at or after ``start`` (up to the end when called), in log order per
+        partition, its events decoded by ``decoder``."""
         ...
 
     def end(self) -> LogPosition:

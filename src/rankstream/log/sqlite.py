@@ -68,6 +68,9 @@ class SqliteEventLog:
     power loss. ``"NORMAL"`` survives a process crash (``kill -9``) but not power loss.
     """
 
+    atomic = True  # see EventLog: one SQLite transaction per block
+    keeps_refusals = True  # records keep their counts; dead letters are kept
+
     def __init__(
         self, path: Path, synchronous: str = "FULL", dead_letter_capacity: int = 10_000
     ) -> None:
