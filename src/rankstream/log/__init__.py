@@ -1,6 +1,7 @@
 """Durable logs of accepted events, behind one seam (:class:`EventLog`).
 
-Implementations: the embedded SQLite log; Kafka arrives with scale-out mode.
+Implementations: :class:`SqliteEventLog` (embedded) and, for scale-out,
+``rankstream.log.kafka.KafkaEventLog`` (imported from there: it needs confluent-kafka).
 """
 
 from rankstream.log.position import LogPosition
