@@ -35,6 +35,28 @@ IntArray = npt.NDArray[np.int64]
 _RESULT_CACHE_SIZE = 4096
 
 
+@dataclass(frozen=True, slots=True)
+class _TouchedByScope:
+    """The series touched between two touch-log sequences, grouped by scope: boards last
+    brought up to date at the same sequence (all of a window's, after a publish round) then
+    share one grouping instead of each scanning every touched series."""
+
+    since: int
+    until: int
+    total: int  # touched series in all scopes
+    scopes: IntArray  # distinct scopes, ascending
+    starts: IntArray  # where each scope's series start in ``series``
+    series: IntArray  # touched series, ordered by scope
+
+    def of(self, scope: int) -> IntArray:
+        """The touched series of ``scope``."""
+        at = int(np.searchsorted(self.scopes, scope))
+        if at == len(self.scopes) or self.scopes[at] != scope:
+            return self.series[:0]
+        end = int(self.starts[at + 1]) if at + 1 < len(self.starts) else len(self.series)
+        return self.series[int(self.starts[at]) : end]
+
+
 @dataclass(slots=True)
 class _ScopeMembers:
     series: Column = field(default_factory=lambda: Column(np.int64))
@@ -55,6 +77,7 @@ class Rankings:
         self._log = log
         self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
         self._boards: dict[tuple[int, int], Leaderboard] = {}
+        self._touched: _TouchedByScope | None = None  # the last grouping made
         # Answers are reused until the next batch or clock move: (log seq, now) -> result.
         self._results: dict[tuple[object, ...], tuple[tuple[int, int | None], TopKResult]] = {}
 
@@ -109,12 +132,11 @@ class Rankings:
         size = self.config.candidate_size
         board = self._boards.get((window, scope))
         if board is not None:
-            touched = self._log.since(board.seq)
-            if touched is None or len(touched) > 4 * len(self._members_of(scope)) + 65536:
+            touched = self._touched_since(board.seq)
+            if touched is None or touched.total > 4 * len(self._members_of(scope)) + 65536:
                 board = None
             else:
-                in_scope = self._tables.series_scope.view[touched] == scope
-                board.promote(touched[in_scope], values)
+                board.promote(touched.of(scope), values)
                 board.seq = self._log.seq
                 if len(board.members) > 4 * size:
                     board = self._trim(board, values, order)
@@ -129,6 +151,24 @@ class Rankings:
         if found is None:  # cannot happen: a fresh board answers every k <= candidate_size
             raise RuntimeError("fresh leaderboard could not answer")
         return found
+
+    def _touched_since(self, seq: int) -> _TouchedByScope | None:
+        """Series touched after ``seq``, grouped by scope (``None`` if the touch log no
+        longer reaches back to ``seq``); reused while the log has not moved."""
+        cached = self._touched
+        if cached is not None and cached.since == seq and cached.until == self._log.seq:
+            return cached
+        touched = self._log.since(seq)
+        if touched is None:
+            return None
+        scopes = self._tables.series_scope.view[touched]
+        order = np.argsort(scopes, kind="stable")
+        ordered = scopes[order]
+        distinct, starts = np.unique(ordered, return_index=True)
+        self._touched = _TouchedByScope(
+            seq, self._log.seq, len(touched), distinct, starts, touched[order]
+        )
+        return self._touched
 
     def _members_of(self, scope: int) -> IntArray:
         """Every series of ``scope``, ascending; series created since the last call are

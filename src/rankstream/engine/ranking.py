@@ -121,9 +121,18 @@ class Leaderboard:
         high = touched[values[touched] >= max(self.bound_value, 1)]
         if len(high) == 0:
             return
-        risen = np.setdiff1d(high, self.members)
+        # ``members`` is sorted: a binary search tells members apart (cheaper than
+        # setdiff1d/union1d, whose fixed cost dominates for the few series of one scope).
+        high = np.sort(high)
+        if len(high) > 1:
+            high = high[np.concatenate(([True], high[1:] != high[:-1]))]
+        members = self.members
+        at = np.searchsorted(members, high)
+        known = at < len(members)
+        known[known] = members[at[known]] == high[known]
+        risen = high[~known]
         if len(risen):
-            self.members = np.union1d(self.members, risen)
+            self.members = np.insert(members, at[~known], risen)
 
     def top(self, k: int, values: IntArray, order: IdOrder) -> tuple[IntArray, IntArray] | None:
         """``(series, values)`` of the exact top ``k``, or ``None`` if the bound is in the way."""
