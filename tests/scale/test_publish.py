@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rankstream.engine import EventBatch, TopKEngine, ViewEvent
 from rankstream.engine.partition import split_batch
-from rankstream.errors import RankingUnavailable
+from rankstream.errors import InvalidQuery, RankingUnavailable
 from rankstream.serving.layout import ranking_key
 from rankstream.serving.redis import RedisRankingSource
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, scopes_of, send
@@ -136,6 +136,16 @@ def test_only_the_configured_scope_kinds_are_published(redis_db: redis.Redis) ->
     publisher = PartitionPublisher("views", 0, windows, 10, frozenset({"all", "category"}))
     scopes = {key.split(":")[3].rstrip("}") for key in publisher.writes(engine, None)}
     assert scopes == {"all", "c=music"}
+    publisher.forget()  # what writes() computed was not sent
+    publish(redis_db, [engine], [publisher])
+    source = RedisRankingSource(redis_db, "views", lambda: 1, windows, 100)
+    assert source.top_k("1h", 10, "music").items  # published
+    with pytest.raises(InvalidQuery, match="region rankings are not published"):
+        source.top_k("1h", 10, None, "US")  # not an empty answer: refused
+    with pytest.raises(InvalidQuery, match="category x region rankings are not published"):
+        source.top_k("1h", 10, "music", "US")
+    with pytest.raises(InvalidQuery, match=r"1 to 10 \(the published depth"):
+        source.top_k("1h", 11)
 
 
 def test_hot_copies_of_global_rankings_hold_the_same_ranking(redis_db: redis.Redis) -> None:

@@ -50,7 +50,9 @@ class Manifest(msgspec.Struct, frozen=True):
     rankings are held for, newest first. ``applied`` / ``checkpointed``: the next log
     offsets not yet applied / not covered by a checkpoint; ``end``: the partition's end
     offset as last seen (``end - applied`` is the consumer lag); ``published_at``: epoch ms
-    of this publish; ``worker``: who published it."""
+    of this publish; ``worker``: who published it; ``kinds`` and ``depth``: which scope
+    kinds it publishes, how many items per ranking (a reader refuses what is not
+    published instead of answering an empty ranking)."""
 
     bounds: dict[str, list[tuple[int | None, int | None]]]
     as_of: int | None
@@ -59,11 +61,22 @@ class Manifest(msgspec.Struct, frozen=True):
     end: int
     published_at: int
     worker: str
+    kinds: list[str]
+    depth: int
 
 
 _generations = msgspec.msgpack.Decoder(list[Generation])
 _manifest = msgspec.msgpack.Decoder(Manifest)
 _encoder = msgspec.msgpack.Encoder()
+
+
+def scope_kind(scope: tuple[str | None, str | None]) -> str:
+    """Which kind of scope ``(category, region)`` is: ``all``, ``category``, ``region`` or
+    ``category_region`` (the names ``publish_scopes`` takes)."""
+    category, region = scope
+    if category is None:
+        return "all" if region is None else "region"
+    return "category" if region is None else "category_region"
 
 
 def scope_key(category: str | None, region: str | None) -> str:

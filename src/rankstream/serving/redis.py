@@ -25,6 +25,7 @@ from rankstream.serving.layout import (
     manifest_key,
     ranking_key,
     scope_key,
+    scope_kind,
 )
 
 
@@ -99,6 +100,7 @@ class RedisRankingSource:
                 f"partitions {missing[:10]} have not published rankings yet; retry shortly"
             )
         manifests = [m for m in found if m is not None]
+        _check_published(manifests, k, category, region)
         bounds = common_bounds(manifests, window)
         if bounds is None:
             held = {p: m.bounds.get(window) for p, m in enumerate(manifests)}
@@ -131,3 +133,20 @@ class RedisRankingSource:
         for name, value in (("category", category), ("region", region)):
             if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
                 raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")
+
+
+def _check_published(
+    manifests: Sequence[Manifest], k: int, category: str | None, region: str | None
+) -> None:
+    """Refuse a query the workers do not publish for (a scope kind left out by
+    ``publish_scopes``, or a ``k`` beyond ``publish_depth``) instead of answering it from
+    missing rankings, which would read as empty."""
+    kind = scope_kind((category, region))
+    if any(kind not in m.kinds for m in manifests):
+        raise InvalidQuery(
+            f"{kind.replace('_', ' x ')} rankings are not published (the workers'"
+            " publish_scopes leaves them out)"
+        )
+    depth = min(m.depth for m in manifests)
+    if k > depth:
+        raise InvalidQuery(f"k must be an integer from 1 to {depth} (the published depth)")

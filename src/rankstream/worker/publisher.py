@@ -26,17 +26,10 @@ from rankstream.serving.layout import (
     manifest_key,
     ranking_key,
     scope_key,
+    scope_kind,
 )
 
 Scope = tuple[str | None, str | None]  # (category, region); (None, None) is "all"
-
-
-def scope_kind(scope: Scope) -> str:
-    """Which kind of scope ``scope`` is (one of :data:`SCOPE_KINDS`)."""
-    category, region = scope
-    if category is None:
-        return "all" if region is None else "region"
-    return "category" if region is None else "category_region"
 
 
 def scopes_of(categories: Iterable[str | None], regions: Iterable[str | None]) -> set[Scope]:
@@ -142,6 +135,8 @@ class PartitionPublisher:
                 end=offsets["end"],
                 published_at=at,
                 worker=worker,
+                kinds=sorted(self.kinds),
+                depth=self.depth,
             )
         )
 
