@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -207,6 +206,6 @@ class KafkaIngest:
         return errors, letters, keep
 
     def _poll(self) -> None:
+        """Serve delivery reports (they resolve the requests' futures) until closed."""
         while not self._stop.is_set():
             self.producer.poll(0.1)
-        time.sleep(0)
