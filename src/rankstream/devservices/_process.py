@@ -10,6 +10,8 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 LOG_TAIL_LINES = 40
 
@@ -136,6 +138,49 @@ class ServiceProcess:
         if self.process is None or not self.running:
             raise RuntimeError(f"{self.name} is not running")
         _signal(self.process, sig)
+
+
+class OneProcessService:
+    """A service that runs as one :class:`ServiceProcess` (held in ``_process``), with
+    what every such launcher offers: pause, resume, stop, and use as a context manager.
+    Subclasses name themselves in ``service_name`` and implement :meth:`start`."""
+
+    service_name = "the service"
+    _process: ServiceProcess | None = None
+
+    def start(self) -> Self:
+        """Start the process and wait until it answers; raises :class:`ServiceStartError`."""
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but nothing is answered (clients see time-outs,
+        nothing is refused) until :meth:`resume`. Data stays."""
+        self._running().pause()
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`; it answers again at once."""
+        self._running().resume()
+
+    def stop(self) -> None:
+        """SIGTERM, SIGKILL after 10 s. Idempotent."""
+        if self._process is not None:
+            self._process.stop()
+
+    def _running(self) -> ServiceProcess:
+        if self._process is None or not self._process.running:
+            raise RuntimeError(f"{self.service_name} is not running")
+        return self._process
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

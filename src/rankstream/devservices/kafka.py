@@ -16,9 +16,13 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 
-from rankstream.devservices._process import ServiceProcess, ServiceStartError, log_tail
+from rankstream.devservices._process import (
+    OneProcessService,
+    ServiceProcess,
+    ServiceStartError,
+    log_tail,
+)
 from rankstream.devservices.ports import LOOPBACK, free_ports, port_open
 
 try:
@@ -99,7 +103,7 @@ def random_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-class KafkaBroker:
+class KafkaBroker(OneProcessService):
     """One KRaft broker+controller on 127.0.0.1, its files under ``work_dir``.
 
     ``partitions`` is the broker's ``num.partitions`` (the default for :meth:`create_topic`);
@@ -107,6 +111,8 @@ class KafkaBroker:
     the JVM to its first JIT tier: start-up takes about half as long, peak throughput is lower,
     so benchmarks pass False. Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
+
+    service_name = "the Kafka broker"
 
     def __init__(
         self,
@@ -257,33 +263,3 @@ class KafkaBroker:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"topic {name} has no leader for every partition yet")
             time.sleep(0.05)
-
-    def pause(self) -> None:
-        """SIGSTOP the broker: connections stay open but nothing is answered ("broker
-        unavailable" for clients, which see time-outs) until :meth:`resume`."""
-        self._running().pause()
-
-    def resume(self) -> None:
-        """SIGCONT the broker after :meth:`pause`; it answers again at once."""
-        self._running().resume()
-
-    def stop(self) -> None:
-        """SIGTERM (controlled shutdown), SIGKILL after 10 s. Idempotent."""
-        if self._process is not None:
-            self._process.stop()
-
-    def _running(self) -> ServiceProcess:
-        if self._process is None or not self._process.running:
-            raise RuntimeError("the Kafka broker is not running")
-        return self._process
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -12,7 +12,13 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 
-from rankstream.devservices._process import ServiceProcess, ServiceStartError, log_tail, wait_until
+from rankstream.devservices._process import (
+    OneProcessService,
+    ServiceProcess,
+    ServiceStartError,
+    log_tail,
+    wait_until,
+)
 from rankstream.devservices.ports import LOOPBACK, free_port, free_ports
 
 try:
@@ -43,11 +49,13 @@ def _answers_ping(port: int) -> bool:
         client.close()
 
 
-class RedisServer:
+class RedisServer(OneProcessService):
     """One ``redis-server`` on 127.0.0.1, started on a free port, its files under ``work_dir``.
 
     The port stays the same across :meth:`restart_empty`, so clients can reconnect.
     """
+
+    service_name = "redis-server"
 
     def __init__(self, work_dir: Path, *, start_timeout: float = 30.0) -> None:
         self.work_dir = work_dir
@@ -93,35 +101,6 @@ class RedisServer:
         every key lost, as when a cache node restarts. Blocks until it answers again."""
         self.stop()
         self.start()
-
-    def pause(self) -> None:
-        """SIGSTOP: commands time out (nothing is refused) until :meth:`resume`."""
-        self._running().pause()
-
-    def resume(self) -> None:
-        """SIGCONT after :meth:`pause`."""
-        self._running().resume()
-
-    def stop(self) -> None:
-        """SIGTERM, SIGKILL after 10 s. Idempotent."""
-        if self._process is not None:
-            self._process.stop()
-
-    def _running(self) -> ServiceProcess:
-        if self._process is None or not self._process.running:
-            raise RuntimeError("redis-server is not running")
-        return self._process
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class RedisCluster:

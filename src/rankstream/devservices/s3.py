@@ -22,10 +22,9 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
-from rankstream.devservices._process import ServiceProcess
+from rankstream.devservices._process import OneProcessService, ServiceProcess
 from rankstream.devservices.ports import LOOPBACK, free_port, port_open
 
 try:
@@ -44,11 +43,13 @@ ACCESS_KEY = "rankstream-test"
 SECRET_KEY = "rankstream-test-secret"  # moto checks no credentials unless told to
 
 
-class S3Server:
+class S3Server(OneProcessService):
     """``python -m moto.server`` on 127.0.0.1 and a free port, its log under ``work_dir``.
 
     The port stays the same across :meth:`stop` and :meth:`start`.
     """
+
+    service_name = "the moto S3 server"
 
     def __init__(self, work_dir: Path, *, start_timeout: float = 30.0) -> None:
         self.work_dir = work_dir
@@ -127,32 +128,3 @@ class S3Server:
         with urllib.request.urlopen(request, timeout=10.0) as response:
             if response.status != 200:
                 raise RuntimeError(f"moto refused {action}: HTTP {response.status}")
-
-    def pause(self) -> None:
-        """SIGSTOP: requests hang (clients time out) until :meth:`resume`. Data stays."""
-        self._running().pause()
-
-    def resume(self) -> None:
-        """SIGCONT after :meth:`pause`."""
-        self._running().resume()
-
-    def stop(self) -> None:
-        """SIGTERM, SIGKILL after 10 s; every bucket is lost. Idempotent."""
-        if self._process is not None:
-            self._process.stop()
-
-    def _running(self) -> ServiceProcess:
-        if self._process is None or not self._process.running:
-            raise RuntimeError("the moto S3 server is not running")
-        return self._process
-
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
