@@ -69,6 +69,7 @@ class PartitionPublisher:
     hot_copies: int = 0
     published: dict[tuple[str, str], list[Generation]] = field(default_factory=dict)
     bounds: dict[str, list[Bounds]] = field(default_factory=dict)
+    _keys: dict[Scope, str] = field(default_factory=dict)  # scope -> its part of a key
 
     def forget(self) -> None:
         """Forget what was published (Redis lost it): the next round writes everything."""
@@ -94,9 +95,15 @@ class PartitionPublisher:
                     continue
                 copies = self.hot_copies if scope == (None, None) else 0
                 for copy in range(copies + 1):
-                    key = ranking_key(self.board, window, scope_key(*scope), self.partition, copy)
+                    key = ranking_key(self.board, window, self._key_of(scope), self.partition, copy)
                     changes[key] = value
         return changes
+
+    def _key_of(self, scope: Scope) -> str:
+        key = self._keys.get(scope)
+        if key is None:
+            key = self._keys[scope] = scope_key(*scope)
+        return key
 
     def _kept(self, touched: set[Scope]) -> list[Scope]:
         return [s for s in touched if scope_kind(s) in self.kinds]
@@ -108,7 +115,7 @@ class PartitionPublisher:
         generation = Generation(
             bounds[0], bounds[1], [(item.video_id, item.views) for item in result.items]
         )
-        slot = (window, scope_key(*scope))
+        slot = (window, self._key_of(scope))
         before = self.published.get(slot)
         if before is None and not generation.items:
             return None  # never published and empty: a missing ranking reads as empty
