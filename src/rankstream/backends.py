@@ -102,11 +102,15 @@ def redis_client(config: ServiceConfig) -> Any:
 
 def topic_partitions(config: ServiceConfig) -> int:
     """How many partitions the topic has (asks the broker; raises :class:`ConfigError` if
-    the topic does not exist)."""
+    the broker cannot be reached or the topic does not exist). Read once at start: a
+    replica serves the partitions the topic had then (restart replicas after adding some)."""
     kafka = require("confluent_kafka.admin", "scale-out mode")
     admin = kafka.AdminClient({"bootstrap.servers": config.bootstrap})
     topic = config.kafka_topic
-    metadata = admin.list_topics(topic, timeout=30)
+    try:
+        metadata = admin.list_topics(topic, timeout=30)
+    except kafka.KafkaException as exc:
+        raise ConfigError(f"kafka: cannot reach {config.bootstrap}: {exc}") from None
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise ConfigError(f"kafka: topic {topic!r} not found at {config.bootstrap}; create it")
