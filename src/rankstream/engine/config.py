@@ -61,6 +61,15 @@ class EngineConfig:
     max_regions: int = LABEL_CODE_LIMIT
     max_cells: int = 10_000_000
 
+    def latest_accepted(self, wall_time: int) -> int:
+        """The newest event timestamp taken at ``wall_time``: later ones are too new."""
+        return wall_time + self.max_skew
+
+    @property
+    def too_new_reason(self) -> str:
+        """Why a too-new event is rejected, as clients and dead letters read it."""
+        return f"timestamp: more than {self.max_skew // 1000} s ahead of server time"
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting to change."""
         names = [w.name for w in self.windows]

@@ -104,7 +104,7 @@ class Screening:
         self.over_capacity = 0
         self._engine = engine
         self._token = engine._token
-        self._latest = wall_time + engine.config.max_skew
+        self._latest = engine.config.latest_accepted(wall_time)
         self._live_from: int | None = None  # the de-dup entry number still live at wall_time
         self._ids: set[str] | None = None  # event ids accepted so far
         self._refusals: list[CapacityRefusal] = []

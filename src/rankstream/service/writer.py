@@ -358,8 +358,7 @@ class Writer:
     def _screen(self, sub: Submission, screening: Screening) -> _Screened:
         """The request's answer, its accepted events, their raw JSON, and its dead letters."""
         status = screening.screen(sub.batch)
-        skew_s = self.engine_config.max_skew // 1000
-        too_new = f"timestamp: more than {skew_s} s ahead of server time"
+        too_new = self.engine_config.too_new_reason
         refused = [(int(row), "timestamp", too_new) for row in np.flatnonzero(status == TOO_NEW)]
         too_new_count = len(refused)
         refused += [

@@ -193,9 +193,10 @@ class KafkaIngest:
     ) -> tuple[list[tuple[int, str]], list[Any], list[int]]:
         """Errors (with dead letters) and the rows to produce: too-new events are refused
         here, as the workers would."""
-        skew = self.engine_config.max_skew
-        too_new = np.flatnonzero(submission.batch.timestamps > wall + skew).tolist()
-        why = f"timestamp: more than {skew // 1000} s ahead of server time"
+        config = self.engine_config
+        latest = config.latest_accepted(wall)
+        too_new = np.flatnonzero(submission.batch.timestamps > latest).tolist()
+        why = config.too_new_reason
         errors = sorted(
             [*submission.errors, *((submission.positions[row], why) for row in too_new)]
         )
