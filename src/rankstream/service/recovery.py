@@ -39,16 +39,13 @@ class Recovered:
     stats: RecoveryStats
 
 
-def recover(
-    config: EngineConfig, log: EventLog, checkpoints: CheckpointStore, partition: int = 0
-) -> Recovered:
-    """Restore ``partition``'s newest readable checkpoint (an unreadable one is skipped
-    with a warning: the one before it and a longer replay take its place), then replay
-    every log record after it."""
-    started = time.perf_counter()
-    stats = RecoveryStats()
-    engine = TopKEngine(config)
-    position = LogPosition()
+def restore_newest(
+    config: EngineConfig, checkpoints: CheckpointStore, partition: int = 0
+) -> tuple[TopKEngine, LogPosition]:
+    """``partition``'s newest readable checkpoint and the position it covers up to, or an
+    empty engine at the log's start. A checkpoint that does not decode, or holds another
+    partition's state, is skipped with a warning: the one before it (and a longer replay)
+    takes its place."""
     for checkpoint in checkpoints.newest_first(partition):
         try:
             engine = TopKEngine.restore(checkpoint.data, config)
@@ -60,8 +57,26 @@ def recover(
                 exc,
             )
             continue
-        position = stats.restored_from = checkpoint.position
-        break
+        if engine.partition != partition:
+            logger.warning(
+                "skipping a checkpoint of partition %d found under partition %d",
+                engine.partition,
+                partition,
+            )
+            continue
+        return engine, checkpoint.position
+    return TopKEngine(config, partition=partition), LogPosition()
+
+
+def recover(
+    config: EngineConfig, log: EventLog, checkpoints: CheckpointStore, partition: int = 0
+) -> Recovered:
+    """Restore ``partition``'s newest readable checkpoint (:func:`restore_newest`), then
+    replay every log record after it."""
+    started = time.perf_counter()
+    stats = RecoveryStats()
+    engine, position = restore_newest(config, checkpoints, partition)
+    stats.restored_from = position
     decoder = EventDecoder(config.measure)
     for record in log.read(position, decoder):
         engine.replay(record.batch, record.wall_time)  # logged: never refused

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rankstream.checkpoint import Checkpoint, CheckpointStore
-from rankstream.engine import EngineConfig, TopKEngine
+from rankstream.engine import EngineConfig
 from rankstream.engine.snapshot import encode as encode_snapshot
 from rankstream.engine.wire import EventDecoder
-from rankstream.errors import SnapshotError
 from rankstream.optional import require
+from rankstream.service.recovery import restore_newest
 from rankstream.worker.partition import PartitionState
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
 
@@ -162,23 +162,8 @@ class Worker:
     def _restore(self, partition: int) -> PartitionState:
         """The partition's newest readable checkpoint (an unreadable one, or one holding
         another partition's state, is skipped with a warning), or an empty engine."""
-        engine = TopKEngine(self.engine_config, partition=partition)
-        offset = 0
-        for checkpoint in self.checkpoints.newest_first(partition):
-            try:
-                restored = TopKEngine.restore(checkpoint.data, self.engine_config)
-            except SnapshotError as exc:
-                logger.warning("partition %d: skipping unreadable checkpoint: %s", partition, exc)
-                continue
-            if restored.partition != partition:
-                logger.warning(
-                    "partition %d: skipping a checkpoint of partition %d",
-                    partition,
-                    restored.partition,
-                )
-                continue
-            engine, offset = restored, checkpoint.offset
-            break
+        engine, position = restore_newest(self.engine_config, self.checkpoints, partition)
+        offset = position.of(partition)
         settings = self.settings
         publisher = PartitionPublisher(
             settings.board,
