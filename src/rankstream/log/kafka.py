@@ -39,6 +39,7 @@ import msgspec
 from rankstream.engine.measure import VIEWS, Measure
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import StorageFailure
+from rankstream.log.messages import arrival_time, screening_time
 from rankstream.log.position import LogPosition
 from rankstream.log.protocol import GroupRecord
 from rankstream.log.records import DeadLetter, LoggedBatch
@@ -47,7 +48,6 @@ from rankstream.optional import require
 logger = logging.getLogger("rankstream.log.kafka")
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
-NO_TIMESTAMP = -1  # as rankstream.worker.partition.NO_TIMESTAMP (the log does not import workers)
 
 
 class KafkaEventLog:
@@ -256,9 +256,7 @@ class KafkaEventLog:
                     elif message.offset() >= end:  # appended after the call
                         done = True
                     else:
-                        kind, stamp = message.timestamp()
-                        if kind == 0 or stamp < 0:  # TIMESTAMP_NOT_AVAILABLE: see _Run.batch
-                            stamp = NO_TIMESTAMP
+                        stamp = arrival_time(message)
                         if run.raws and (stamp != run.wall or len(run.raws) >= self.max_batch):
                             yield run.batch(decoder)
                         run.add(message.offset(), stamp, message.value() or b"")
@@ -362,8 +360,7 @@ class _Run:
 
     def batch(self, decoder: EventDecoder) -> LoggedBatch:
         """The run as a batch (its invalid events skipped, with a warning); empties it. A
-        run of messages without a timestamp (a very old producer) is screened at its
-        newest event time, as :mod:`rankstream.worker.partition` screens it."""
+        run's wall time follows :mod:`rankstream.log.messages`, as the workers' does."""
         raws, self.raws = self.raws, []
         decoded = decoder.decode(raws)
         if decoded.errors:
@@ -375,7 +372,5 @@ class _Run:
                 self.after - 1,
                 decoded.errors[0][2],
             )
-        wall = self.wall
-        if wall == NO_TIMESTAMP:  # the workers' rule: the run's newest event time
-            wall = int(decoded.batch.timestamps.max()) if len(decoded.batch) else 0
+        wall = screening_time(self.wall, decoded.batch)
         return LoggedBatch(self.partition, self.first, self.after, wall, decoded.batch, decoded.raw)

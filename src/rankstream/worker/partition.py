@@ -4,8 +4,7 @@ Events are applied in runs of equal Kafka timestamps, each run screened at its t
 (the time the producer took the events, e.g. the API replica's arrival time). The wall time
 of every event is thus in the log itself, so replaying a partition from a checkpoint
 repeats every decision (too new, duplicate, over a limit) exactly, however the consumer's
-fetches happen to cut the stream. A message without a timestamp (a very old producer) is
-screened as arriving at the newest event time of its run, which is in the log too.
+fetches happen to cut the stream (the rule: :mod:`rankstream.log.messages`).
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ from typing import Any
 
 from rankstream.engine import TopKEngine
 from rankstream.engine.wire import EventDecoder
+from rankstream.log.messages import NO_TIMESTAMP, arrival_time, screening_time
 from rankstream.worker.publisher import PartitionPublisher, Scope, scopes_of
 
 logger = logging.getLogger("rankstream.worker")
-NO_TIMESTAMP = -1
 
 
 @dataclass(slots=True)
@@ -50,9 +49,7 @@ class PartitionState:
             offset = message.offset()
             if offset < self.next_offset:
                 continue
-            kind, stamp = message.timestamp()
-            if kind == 0 or stamp < 0:  # TIMESTAMP_NOT_AVAILABLE: see the module docstring
-                stamp = NO_TIMESTAMP
+            stamp = arrival_time(message)
             if run and stamp != run_time:
                 self._apply_run(run, run_time, decoder)
                 run = []
@@ -75,9 +72,7 @@ class PartitionState:
         batch = decoded.batch
         if not len(batch):
             return
-        if wall == NO_TIMESTAMP:
-            wall = int(batch.timestamps.max())
-        result = self.engine.ingest(batch, wall)
+        result = self.engine.ingest(batch, screening_time(wall, batch))
         self.applied_events += result.accepted
         self.events_since_checkpoint += len(batch)
         categories = batch.categories or [None] * len(batch)
