@@ -13,6 +13,7 @@ from rankstream.engine import (
     TopKEngine,
     ViewEvent,
     WindowSpec,
+    queries,
 )
 from rankstream.engine.windows import DAY, HOUR, MINUTE
 from rankstream.errors import ConfigError, InvalidQuery, SnapshotError
@@ -150,6 +151,30 @@ def test_scopes_filter_by_category_region_and_both() -> None:
     assert views(engine, "1h", region="us") == {"a": 1, "b": 1}
     assert views(engine, "1h", category="music", region="us") == {"a": 1}
     assert views(engine, "1h", category="unknown") == {}
+
+
+@pytest.mark.parametrize("batched_up_to", [0, 2, 4096])
+def test_many_scopes_at_once_mix_batched_and_cached_rankings(
+    batched_up_to: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scopes above the batching size go through their leaderboards, the rest are ranked
+    together: with none, some or all batched, the rows are those of one query per scope."""
+    monkeypatch.setattr(queries, "_BATCHED_SCOPE_SIZE", batched_up_to)
+    engine = TopKEngine()
+    events = [
+        ViewEvent(f"v{i % 7}", T0 + i, ("music", "news", None)[i % 3], ("us", "fr")[i % 2])
+        for i in range(60)
+    ]
+    engine.ingest(batch(*events), T0 + 60)
+    filters = [*engine.scopes(), ("unknown", None)]
+    for window in ("1h", "all"):
+        columns = engine.top_k_columns(window, 2, filters)
+        for (category, region), ranked in zip(filters, columns, strict=True):
+            items = engine.top_k(window, 2, category, region).items
+            assert ranked.video_ids == [i.video_id for i in items]
+            assert ranked.views == [i.views for i in items]
+    with pytest.raises(InvalidQuery, match="category must be 1 to 64"):
+        engine.top_k_columns("1h", 2, [("", None)])
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,14 @@ def check_against_oracle(
                             assert result.end - result.start == spec.size
                     expected = oracle.top_k(result.start, result.end, k, category, region)
                     assert list(result.items) == expected, (spec.name, category, region, k)
+        # Every scope at once, as publishing asks: the same rows as one query per scope.
+        filters = [(c, r) for c in categories for r in regions]
+        for k in sorted({1, 2, config.max_k}):
+            columns = engine.top_k_columns(spec.name, k, filters)
+            for (category, region), ranked in zip(filters, columns, strict=True):
+                items = engine.top_k(spec.name, k, category, region).items
+                assert ranked.video_ids == [i.video_id for i in items], (spec.name, k)
+                assert ranked.views == [i.views for i in items], (spec.name, k)
 
 
 @settings(max_examples=examples(150), deadline=None)

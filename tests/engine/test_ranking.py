@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankstream.engine import RankedItem, TopKResult, merge_top_k
-from rankstream.engine.ranking import kth_largest
+from rankstream.engine.columns import id_sort_keys
+from rankstream.engine.ranking import IdOrder, kth_largest, leading, leading_by_group
 from rankstream.errors import InvalidQuery, MismatchedBounds
 from tests.budget import examples
 
@@ -136,3 +137,41 @@ def test_any_difference_in_bounds_is_refused(
     order = data.draw(st.permutations(results))
     with pytest.raises(MismatchedBounds):
         merge_top_k(order, 1)
+
+
+GROUPED_IDS = ["a", "b", "ab", "é", "Z", "😀", "x" * 20 + "1", "x" * 20 + "2", "x" * 16, "ba"]
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 9), st.integers(0, 3)), max_size=40),
+    k=st.integers(1, 5),
+    wide=st.booleans(),
+)
+def test_ranking_groups_together_equals_ranking_each(
+    rows: list[tuple[int, int, int]], k: int, wide: bool
+) -> None:
+    """``leading_by_group`` answers for every group what ``leading`` answers for it alone,
+    with values that pack into one sort key and with values too wide to (``wide``)."""
+    ids = GROUPED_IDS
+    keys = id_sort_keys(ids)
+    videos = np.arange(len(ids), dtype=np.int64)
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[IdOrder(videos, keys, ids).sort(videos, videos * 0)] = videos
+    # Series g * 10 + slot is video ``slot`` in group g: a video has one series in each
+    # group it is in, as in an engine (one per scope).
+    order = IdOrder(np.arange(50, dtype=np.int64) % len(ids), keys, ids)
+    cells = {(g * 10 + slot): (g, value) for g, slot, value in rows}
+    series = np.array(list(cells), dtype=np.int64)
+    groups = np.array([g for g, _ in cells.values()], dtype=np.int64)
+    values = np.zeros(50, dtype=np.int64)
+    values[series] = [v << 58 if wide else v for _, v in cells.values()]
+    chosen, chosen_values, chosen_groups = leading_by_group(
+        series, groups, values[series], k, order, ranks
+    )
+    assert chosen_groups.tolist() == sorted(chosen_groups.tolist())
+    for group in range(5):
+        alone, alone_values = leading(series[groups == group], values, k, order)
+        mine = chosen_groups == group
+        assert chosen[mine].tolist() == alone.tolist()
+        assert chosen_values[mine].tolist() == alone_values.tolist()

@@ -19,7 +19,7 @@ from rankstream.engine.core import (
 from rankstream.engine.events import EventBatch, ViewEvent, parse_event
 from rankstream.engine.measure import VIEWS, Measure
 from rankstream.engine.partition import partition_of, split_batch
-from rankstream.engine.ranking import RankedItem, TopKResult, merge_top_k
+from rankstream.engine.ranking import RankedColumns, RankedItem, TopKResult, merge_top_k
 from rankstream.engine.state import EngineState
 from rankstream.engine.windows import DEFAULT_WINDOWS, WindowSpec
 
@@ -37,6 +37,7 @@ __all__ = [
     "EventBatch",
     "IngestResult",
     "Measure",
+    "RankedColumns",
     "RankedItem",
     "Screening",
     "TopKEngine",

@@ -10,6 +10,7 @@ move. Caches only: nothing here is in a snapshot, and all of it rebuilds on dema
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,17 +23,27 @@ from rankstream.engine.events import MAX_LABEL_CHARS
 from rankstream.engine.ranking import (
     IdOrder,
     Leaderboard,
+    RankedColumns,
     RankedItem,
     TopKResult,
     build_leaderboard,
     higher_bound,
+    leading_by_group,
 )
 from rankstream.engine.tables import Tables
 from rankstream.engine.touchlog import TouchLog
 from rankstream.errors import InvalidQuery
 
 IntArray = npt.NDArray[np.int64]
+Filter = tuple[str | None, str | None]  # (category, region); None: any
 _RESULT_CACHE_SIZE = 4096
+_BATCHED_SCOPE_SIZE = 4096  # series: scopes this small are ranked together by top_k_many
+
+
+def _check_filter(category: str | None, region: str | None) -> None:
+    for name, value in (("category", category), ("region", region)):
+        if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
+            raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +89,15 @@ class Rankings:
         self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
         self._boards: dict[tuple[int, int], Leaderboard] = {}
         self._touched: _TouchedByScope | None = None  # the last grouping made
+        self._sizes: tuple[int, IntArray] = (-1, np.zeros(0, dtype=np.int64))
+        self._groups: tuple[tuple[int, tuple[int, ...]], IntArray, IntArray] | None = None
         # Answers are reused until the next batch or clock move: (log seq, now) -> result.
         self._results: dict[tuple[object, ...], tuple[tuple[int, int | None], TopKResult]] = {}
 
     def top_k(self, window: str, k: int, category: str | None, region: str | None) -> TopKResult:
         """See :meth:`TopKEngine.top_k <rankstream.engine.core.TopKEngine.top_k>`."""
-        index = self._counts.index(window)
-        if index is None:
-            names = ", ".join(w.spec.name for w in self._counts.windows)
-            raise InvalidQuery(f"unknown window {window!r}; expected one of {names}")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.max_k:
-            raise InvalidQuery(f"k must be an integer from 1 to {self.config.max_k}")
-        for name, value in (("category", category), ("region", region)):
-            if value is not None and not 1 <= len(value) <= MAX_LABEL_CHARS:
-                raise InvalidQuery(f"{name} must be 1 to {MAX_LABEL_CHARS} characters")
+        index = self._checked(window, k)
+        _check_filter(category, region)
         scope = self._tables.scope_for(category, region)
         key = (index, scope, k, category, region)
         version = (self._log.seq, self._counts.now)
@@ -104,17 +110,100 @@ class Rankings:
         self._results[key] = (version, result)
         return result
 
+    def top_k_columns(self, window: str, k: int, filters: Sequence[Filter]) -> list[RankedColumns]:
+        """See :meth:`TopKEngine.top_k_columns
+        <rankstream.engine.core.TopKEngine.top_k_columns>`.
+
+        Scopes of at most ``_BATCHED_SCOPE_SIZE`` series are ranked together in one pass
+        (:func:`~rankstream.engine.ranking.leading_by_group`); larger ones, few by nature
+        (all, a category, a region), through their cached leaderboards as :meth:`top_k`.
+        """
+        index = self._checked(window, k)
+        for category, region in filters:
+            _check_filter(category, region)
+        results: list[RankedColumns | None] = [None] * len(filters)
+        batched: list[int] = []  # positions in ``filters``
+        codes: list[int] = []
+        if self._counts.now is not None:
+            sizes = self._scope_sizes()
+            for position, (category, region) in enumerate(filters):
+                scope = self._tables.scope_for(category, region)
+                if scope is not None and sizes[scope] <= _BATCHED_SCOPE_SIZE:
+                    batched.append(position)
+                    codes.append(scope)
+        for position in set(range(len(filters))) - set(batched):
+            items = self.top_k(window, k, *filters[position]).items
+            results[position] = RankedColumns(
+                [item.video_id for item in items], [item.views for item in items]
+            )
+        if batched:
+            every, groups = self._grouped(tuple(codes))
+            values = self._counts.windows[index].values.view
+            series, ranked, ranked_groups = leading_by_group(
+                every, groups, values[every], k, self._tables.order(), self._tables.video_ranks()
+            )
+            ids = self._tables.video_ids(series)
+            counts = ranked.tolist()
+            ends = np.searchsorted(ranked_groups, np.arange(len(batched) + 1)).tolist()
+            for group, position in enumerate(batched):
+                lo, hi = ends[group], ends[group + 1]
+                results[position] = RankedColumns(ids[lo:hi], counts[lo:hi])
+        return [r for r in results if r is not None]
+
+    def _scope_sizes(self) -> IntArray:
+        """Series per scope code; recounted only when the series table grew."""
+        total = len(self._tables.series)
+        if self._sizes[0] != total:
+            scopes = self._tables.series_scope.view[:total]
+            self._sizes = (total, np.bincount(scopes, minlength=len(self._tables.scopes)))
+        return self._sizes[1]
+
+    def _grouped(self, codes: tuple[int, ...]) -> tuple[IntArray, IntArray]:
+        """Every series of the scopes ``codes`` and the position of its scope in ``codes``:
+        one pass over the series table, reused while neither changes (a publish round
+        asks the same scopes of every window)."""
+        key = (len(self._tables.series), codes)
+        if self._groups is not None and self._groups[0] == key:
+            return self._groups[1], self._groups[2]
+        position = np.full(len(self._tables.scopes), -1, dtype=np.int64)
+        position[np.asarray(codes, dtype=np.int64)] = np.arange(len(codes))
+        of_series = position[self._tables.series_scope.view[: key[0]]]
+        every = np.flatnonzero(of_series >= 0)
+        groups = of_series[every]
+        self._groups = (key, every, groups)
+        return every, groups
+
+    def _checked(self, window: str, k: int) -> int:
+        """The index of ``window``; :class:`InvalidQuery` for an unknown one or a bad ``k``."""
+        index = self._counts.index(window)
+        if index is None:
+            names = ", ".join(w.spec.name for w in self._counts.windows)
+            raise InvalidQuery(f"unknown window {window!r}; expected one of {names}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.max_k:
+            raise InvalidQuery(f"k must be an integer from 1 to {self.config.max_k}")
+        return index
+
     def _rank(
         self, index: int, scope: int | None, k: int, category: str | None, region: str | None
+    ) -> TopKResult:
+        items: tuple[RankedItem, ...] = ()
+        if scope is not None and self._counts.now is not None:
+            series, values = self._leaders(index, scope, k)
+            leaders = self._tables.video_ids(series)
+            items = tuple(map(RankedItem, range(1, len(leaders) + 1), leaders, values.tolist()))
+        return self._result(index, k, category, region, items)
+
+    def _result(
+        self,
+        index: int,
+        k: int,
+        category: str | None,
+        region: str | None,
+        items: tuple[RankedItem, ...],
     ) -> TopKResult:
         window = self._counts.windows[index]
         now = self._counts.now
         bounded = window.spec.kind != "all" and now is not None
-        items: tuple[RankedItem, ...] = ()
-        if scope is not None and now is not None:
-            series, values = self._leaders(index, scope, k)
-            leaders = self._tables.video_ids(series)
-            items = tuple(map(RankedItem, range(1, len(leaders) + 1), leaders, values.tolist()))
         return TopKResult(
             window=window.spec.name,
             start=window.start if bounded else None,

@@ -50,6 +50,15 @@ class TopKResult(msgspec.Struct, frozen=True, gc=False):
     items: tuple[RankedItem, ...]
 
 
+class RankedColumns(msgspec.Struct, frozen=True, gc=False):
+    """The rows of one ranking as two columns in rank order: what publishing many rankings
+    needs, without an object per row (see :meth:`TopKEngine.top_k_columns
+    <rankstream.engine.core.TopKEngine.top_k_columns>`)."""
+
+    video_ids: list[str]
+    views: list[int]
+
+
 @dataclass(slots=True)
 class IdOrder:
     """What ordering series by id needs: the video of each series and the id strings."""
@@ -58,16 +67,22 @@ class IdOrder:
     id_keys: npt.NDArray[np.uint64]
     ids: list[str]
 
-    def sort(self, series: IntArray, values: IntArray) -> IntArray:
-        """Positions of ``series`` in rank order (value descending, id ascending)."""
+    def sort(self, series: IntArray, values: IntArray, groups: IntArray | None = None) -> IntArray:
+        """Positions of ``series`` in rank order (value descending, id ascending); with
+        ``groups``, ordered by group first (ascending), then in rank order within each."""
         videos = self.series_video[series]
         keys = self.id_keys[videos]
-        order = np.lexsort((keys[:, 1], keys[:, 0], -values))
+        if groups is None:
+            order = np.lexsort((keys[:, 1], keys[:, 0], -values))
+        else:
+            order = np.lexsort((keys[:, 1], keys[:, 0], -values, groups))
         # Keys order ids exactly unless two ids share 16 leading bytes: settle those in Python.
         ranked_keys = keys[order]
         same = (ranked_keys[1:] == ranked_keys[:-1]).all(axis=1) & (
             values[order][1:] == values[order][:-1]
         )
+        if groups is not None:
+            same &= groups[order][1:] == groups[order][:-1]
         if same.any():
             order = self._settle_long_ids(order, same, videos)
         return order
@@ -163,6 +178,52 @@ def leading(
         candidates, vals = candidates[keep], vals[keep]
     ranked = order.sort(candidates, vals)[:k]
     return candidates[ranked], vals[ranked]
+
+
+def leading_by_group(
+    series: IntArray,
+    groups: IntArray,
+    values: IntArray,
+    k: int,
+    order: IdOrder,
+    video_ranks: IntArray,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """The first ``k`` series (with views) of every group, in one pass over all of them.
+
+    ``groups[i]`` (non-negative) and ``values[i]`` belong to ``series[i]``; a series is in
+    one group only. ``video_ranks``: each video's position in id order
+    (:meth:`~rankstream.engine.tables.Tables.video_ranks`). Returns ``(series, values,
+    groups)`` of the chosen, ordered by group (ascending) and in rank order within a group:
+    for each group exactly what :func:`leading` answers for its series alone, without one
+    numpy call per group.
+    """
+    live = values > 0
+    series, groups, values = series[live], groups[live], values[live]
+    if not len(series):
+        return series, values, groups
+    most = int(values.max())
+    value_bits, group_bits = most.bit_length(), int(groups.max()).bit_length()
+    rank_bits = max(len(video_ranks) - 1, 1).bit_length()
+    if value_bits + group_bits + rank_bits <= 63:
+        # The whole order in one integer key: group, then value descending, then id.
+        ranks = video_ranks[order.series_video[series]]
+        key = (groups << (value_bits + rank_bits)) | ((most - values) << rank_bits) | ranks
+        ranked = np.argsort(key)
+    else:
+        ranked = order.sort(series, values, groups)
+    ranked_groups = groups[ranked]
+    starts, sizes = _runs(ranked_groups)
+    place = np.arange(len(ranked)) - np.repeat(starts, sizes)
+    chosen = ranked[place < k]
+    return series[chosen], values[chosen], groups[chosen]
+
+
+def _runs(values: IntArray) -> tuple[IntArray, IntArray]:
+    """Where each run of equal ``values`` starts, and its length."""
+    if not len(values):
+        return values[:0], values[:0]
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    return starts, np.diff(np.append(starts, len(values)))
 
 
 _SMALL = 64

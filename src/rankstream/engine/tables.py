@@ -51,6 +51,8 @@ class Tables:
         self.series = IntIndex()
         self.series_video = Column(np.int64)
         self.series_scope = Column(np.int64)
+        self._ranks = np.zeros(0, dtype=np.int64)  # video_ranks(), for this many videos
+        self._id_array = np.zeros(0, dtype=object)  # the ids as an array, for video_ids()
 
     @classmethod
     def restored(cls, state: EngineState) -> Tables:
@@ -131,8 +133,25 @@ class Tables:
 
     def video_ids(self, series: IntArray) -> list[str]:
         """The video id of each series."""
-        ids = self.videos.values
-        return [ids[v] for v in self.series_video.view[series].tolist()]
+        if len(series) < 64:
+            ids = self.videos.values
+            return [ids[v] for v in self.series_video.view[series].tolist()]
+        if len(self._id_array) != len(self.videos):
+            self._id_array = np.array(self.videos.values, dtype=object)
+        found: list[str] = self._id_array[self.series_video.view[series]].tolist()
+        return found
+
+    def video_ranks(self) -> IntArray:
+        """Each video's position in id order (code point order of the ids), by video code;
+        recomputed only when videos were added since the last call."""
+        total = len(self.videos)
+        if len(self._ranks) != total:
+            everyone = np.arange(total)
+            keys = self.video_keys.view[:total]
+            by_id = IdOrder(everyone, keys, self.videos.values).sort(everyone, everyone * 0)
+            self._ranks = np.empty(total, dtype=np.int64)
+            self._ranks[by_id] = everyone
+        return self._ranks
 
     # ------------------------------------------------------------------ growth
 

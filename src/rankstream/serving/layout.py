@@ -33,12 +33,14 @@ Bounds = tuple[int | None, int | None]  # (start, end) of a window; (None, None)
 
 
 class Generation(msgspec.Struct, array_like=True, frozen=True):
-    """One partition's ranking for one window's bounds ``[start, end)``: ``(video_id,
-    views)`` in rank order. (How fresh it is: the partition's manifest says.)"""
+    """One partition's ranking for one window's bounds ``[start, end)``: video ids and
+    their views, in rank order, as two columns (no object per row to make, compare or
+    encode). (How fresh it is: the partition's manifest says.)"""
 
     start: int | None
     end: int | None
-    items: list[tuple[str, int]]
+    video_ids: list[str]
+    views: list[int]
 
     @property
     def bounds(self) -> Bounds:

@@ -114,11 +114,14 @@ class RedisRankingSource:
         parts = []
         for manifest, value in zip(manifests, self.client.mget(keys), strict=True):
             generations = [] if value is None else decode_generations(value)
-            items = next((g.items for g in generations if g.bounds == bounds), [])
+            part = next((g for g in generations if g.bounds == bounds), None)
             as_of = manifest.as_of
             if as_of is not None and bounds[1] is not None:
                 as_of = min(as_of, bounds[1] - 1)  # an older generation is as of its end
-            ranked = tuple(RankedItem(i, v, n) for i, (v, n) in enumerate(items[:k], 1))
+            ranked: tuple[RankedItem, ...] = ()
+            if part is not None:
+                ids, views = part.video_ids[:k], part.views[:k]
+                ranked = tuple(map(RankedItem, range(1, len(ids) + 1), ids, views))
             parts.append(
                 TopKResult(window, bounds[0], bounds[1], as_of, k, category, region, ranked)
             )

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rankstream.engine import TopKEngine
+from rankstream.engine import RankedColumns, TopKEngine
 from rankstream.serving.layout import (
     Bounds,
     Generation,
@@ -89,8 +89,9 @@ class PartitionPublisher:
             if moved:
                 self.bounds[window] = [bounds, *held[:1]]
             scopes = every if moved or touched is None else self._kept(touched)
-            for scope in scopes:
-                value = self._ranking(engine, window, scope, bounds)
+            rankings = engine.top_k_columns(window, self.depth, scopes)
+            for scope, ranking in zip(scopes, rankings, strict=True):
+                value = self._ranking(window, scope, bounds, ranking)
                 if value is None:
                     continue
                 copies = self.hot_copies if scope == (None, None) else 0
@@ -109,15 +110,12 @@ class PartitionPublisher:
         return [s for s in touched if scope_kind(s) in self.kinds]
 
     def _ranking(
-        self, engine: TopKEngine, window: str, scope: Scope, bounds: Bounds
+        self, window: str, scope: Scope, bounds: Bounds, ranking: RankedColumns
     ) -> bytes | None:
-        result = engine.top_k(window, self.depth, *scope)
-        generation = Generation(
-            bounds[0], bounds[1], [(item.video_id, item.views) for item in result.items]
-        )
+        generation = Generation(bounds[0], bounds[1], ranking.video_ids, ranking.views)
         slot = (window, self._key_of(scope))
         before = self.published.get(slot)
-        if before is None and not generation.items:
+        if before is None and not generation.video_ids:
             return None  # never published and empty: a missing ranking reads as empty
         if before and before[0] == generation:
             return None  # unchanged
