@@ -105,6 +105,43 @@ def worker_main(args: argparse.Namespace) -> None:
     dump()
 
 
+def consumer_main(args: argparse.Namespace) -> None:
+    """A bare consumer-group member: consume and decode, nothing else; writes how many
+    events it decoded to ``--stats`` every 0.1 s (the Kafka ceiling, see ``kafka_ceiling``)."""
+    from confluent_kafka import Consumer
+
+    from rankstream.config import ServiceConfig
+    from rankstream.engine.wire import EventDecoder
+
+    bootstrap, topic = args.kafka.split("/", 1)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"ceiling-{topic}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "queued.min.messages": 200_000,
+        }
+    )
+    consumer.subscribe([topic])
+    decoder = EventDecoder(ServiceConfig().engine_config().measure)
+    stats_path = Path(args.stats)
+    decoded = 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    last = 0.0
+    while not stop.is_set():
+        messages = consumer.consume(10_000, 0.1)
+        values = [m.value() or b"" for m in messages if m.error() is None]
+        if values:
+            decoded += len(decoder.decode(values).batch)
+        if time.monotonic() - last > 0.1:
+            stats_path.write_text(str(decoded))
+            last = time.monotonic()
+    consumer.close()
+
+
 # ---------------------------------------------------------------- the benchmark
 
 
@@ -344,9 +381,51 @@ def zincrby_baseline(server: RedisServer, values: list[bytes]) -> dict[str, floa
             "used_memory": memory}  # fmt: skip
 
 
+def kafka_ceiling(
+    broker: KafkaBroker, partitions: int, work: Path, keys: list[bytes], values: list[bytes]
+) -> dict[str, float]:
+    """What Kafka alone carries on this machine: the same events produced the same way to a
+    new topic of ``partitions``, consumed and decoded by two bare consumer-group members
+    (no engine, no Redis); the clock stops when both together decoded every event."""
+    topic = f"ceiling-{partitions}-{now_ms()}"
+    broker.create_topic(topic, partitions)
+    stats = [work / f"ceiling-{n}.txt" for n in (1, 2)]
+    children = []
+    for number, path in enumerate(stats, 1):
+        path.write_text("0")
+        command = [
+            sys.executable, __file__, "--consumer-mode", "--kafka",
+            f"{broker.bootstrap}/{topic}", "--stats", str(path),
+        ]  # fmt: skip
+        child = ServiceProcess(f"ceiling-{number}", command, work / f"ceiling-{number}.log")
+        child.start(lambda: True, 60)
+        children.append(child)
+    try:
+        time.sleep(8)  # both members joined (session.timeout.ms 6000) before the clock starts
+        producer = Producer(producer_config(broker.bootstrap.split("/")[0]))
+        started = time.monotonic()
+        produce_all(producer, topic, keys, values)
+        produced = time.monotonic()
+        deadline = started + 600
+        while sum(int(p.read_text() or 0) for p in stats) < len(values):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bare consumers did not decode every event in 600 s")
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+    finally:
+        for child in children:
+            child.stop(grace=30)
+    return {
+        "events": len(values),
+        "events_per_s": len(values) / elapsed,
+        "producer_events_per_s": len(values) / (produced - started),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker-mode", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--consumer-mode", action="store_true", help=argparse.SUPPRESS)
     for name in ("--kafka", "--redis", "--checkpoints", "--name", "--stats"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     parser.add_argument("--partitions", default="4,16,64")
@@ -361,6 +440,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker_mode:
         worker_main(args)
+        return
+    if args.consumer_mode:
+        consumer_main(args)
         return
     # SIGTERM (a timeout) unwinds like Ctrl-C, so every child is stopped on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -400,11 +482,17 @@ def main() -> None:
                     report["partitions"][partitions] = figures
                 finally:
                     cluster.stop()
-            _, values, _ = make_events(args.events, seed=7)
+            keys, values, _ = make_events(args.events, seed=7)
             report["zincrby_baseline"] = zincrby_baseline(server, values)
             print(json.dumps(report["zincrby_baseline"]), flush=True)
+            first_count = int(args.partitions.split(",")[0])
+            report["kafka_ceiling"] = kafka_ceiling(broker, first_count, work, keys, values)
+            print(json.dumps(report["kafka_ceiling"]), flush=True)
     first = next(iter(report["partitions"].values()))
     report["ratio_vs_zincrby"] = first["events_per_s"] / report["zincrby_baseline"]["events_per_s"]
+    report["ratio_vs_kafka_ceiling"] = (
+        first["events_per_s"] / report["kafka_ceiling"]["events_per_s"]
+    )
     summary(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
@@ -418,10 +506,17 @@ def summary(report: dict[str, Any]) -> None:
     print("\n== summary")
     base = report["zincrby_baseline"]["events_per_s"]
     print(f"ZINCRBY baseline (4 keys per view, pipelined 1,000 views): {base:,.0f} views/s")
+    ceiling = report["kafka_ceiling"]
+    print(
+        f"Kafka ceiling (produce -> 2 bare consumers decode, no engine): "
+        f"{ceiling['events_per_s']:,.0f} ev/s "
+        f"(producer alone {ceiling['producer_events_per_s']:,.0f})"
+    )
     for partitions, f in report["partitions"].items():
         print(
             f"P={partitions}: end-to-end {f['events_per_s']:,.0f} ev/s "
-            f"({f['events_per_s'] / base:.2f}x ZINCRBY; producer alone "
+            f"({f['events_per_s'] / base:.2f}x ZINCRBY, "
+            f"{f['events_per_s'] / ceiling['events_per_s']:.2f}x the Kafka ceiling; producer alone "
             f"{f['producer_events_per_s']:,.0f}); freshness p50 {f['freshness_p50_s']:.2f} s "
             f"p99 {f['freshness_p99_s']:.2f} s; top-k k=100 p50 {f['top_k_p50_ms']:.2f} ms "
             f"p99 {f['top_k_p99_ms']:.2f} ms; Redis {f['redis_commands_per_1000']:.1f} cmds, "

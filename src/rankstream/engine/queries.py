@@ -89,7 +89,8 @@ class Rankings:
         self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
         self._boards: dict[tuple[int, int], Leaderboard] = {}
         self._touched: _TouchedByScope | None = None  # the last grouping made
-        self._sizes: tuple[int, IntArray] = (-1, np.zeros(0, dtype=np.int64))
+        self._small: tuple[int, list[bool]] = (-1, [])
+        self._scope_codes: dict[Filter, int] = {}  # checked filters with a scope, and its code
         self._groups: tuple[tuple[int, tuple[int, ...]], IntArray, IntArray] | None = None
         # Answers are reused until the next batch or clock move: (log seq, now) -> result.
         self._results: dict[tuple[object, ...], tuple[tuple[int, int | None], TopKResult]] = {}
@@ -119,16 +120,23 @@ class Rankings:
         (all, a category, a region), through their cached leaderboards as :meth:`top_k`.
         """
         index = self._checked(window, k)
-        for category, region in filters:
-            _check_filter(category, region)
+        known = self._scope_codes
+        for scope_filter in filters:
+            if scope_filter not in known:
+                _check_filter(*scope_filter)
         results: list[RankedColumns | None] = [None] * len(filters)
         batched: list[int] = []  # positions in ``filters``
         codes: list[int] = []
         if self._counts.now is not None:
-            sizes = self._scope_sizes()
-            for position, (category, region) in enumerate(filters):
-                scope = self._tables.scope_for(category, region)
-                if scope is not None and sizes[scope] <= _BATCHED_SCOPE_SIZE:
+            small = self._small_scopes()
+            for position, scope_filter in enumerate(filters):
+                scope = known.get(scope_filter)
+                if scope is None:
+                    scope = self._tables.scope_for(*scope_filter)
+                    if scope is None:
+                        continue  # no event had it (yet): ranked empty by top_k below
+                    known[scope_filter] = scope
+                if small[scope]:
                     batched.append(position)
                     codes.append(scope)
         for position in set(range(len(filters))) - set(batched):
@@ -150,13 +158,15 @@ class Rankings:
                 results[position] = RankedColumns(ids[lo:hi], counts[lo:hi])
         return [r for r in results if r is not None]
 
-    def _scope_sizes(self) -> IntArray:
-        """Series per scope code; recounted only when the series table grew."""
+    def _small_scopes(self) -> list[bool]:
+        """By scope code: has it at most ``_BATCHED_SCOPE_SIZE`` series? Recounted only
+        when the series table grew."""
         total = len(self._tables.series)
-        if self._sizes[0] != total:
+        if self._small[0] != total:
             scopes = self._tables.series_scope.view[:total]
-            self._sizes = (total, np.bincount(scopes, minlength=len(self._tables.scopes)))
-        return self._sizes[1]
+            sizes = np.bincount(scopes, minlength=len(self._tables.scopes))
+            self._small = (total, (sizes <= _BATCHED_SCOPE_SIZE).tolist())
+        return self._small[1]
 
     def _grouped(self, codes: tuple[int, ...]) -> tuple[IntArray, IntArray]:
         """Every series of the scopes ``codes`` and the position of its scope in ``codes``:

@@ -3,21 +3,24 @@
 A query reads every partition's manifest (one ``MGET``), picks the newest window bounds all
 of them hold (:func:`~rankstream.serving.layout.common_bounds`), reads every partition's
 ranking (one ``MGET``: they share a hash tag), keeps each one's generation for those bounds
-and merges them (:func:`~rankstream.engine.merge_top_k`, which refuses mixed bounds). A
+(so never a mix of bounds) and merges them (:func:`merge_columns`). A
 partition that has published nothing yet, or bounds no partition shares, make the answer
 :class:`~rankstream.errors.RankingUnavailable` (503), never a wrong number.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any
 
-from rankstream.engine import RankedItem, TopKResult, merge_top_k
+from rankstream.engine import RankedItem, TopKResult
 from rankstream.engine.events import MAX_LABEL_CHARS
 from rankstream.errors import InvalidQuery, RankingUnavailable
 from rankstream.serving.layout import (
+    Generation,
     Manifest,
     common_bounds,
     decode_generations,
@@ -111,21 +114,19 @@ class RedisRankingSource:
         scope = scope_key(category, region)
         copy = random.randint(0, self.hot_copies) if scope == "all" and self.hot_copies else 0
         keys = [ranking_key(self.board, window, scope, p, copy) for p in range(len(manifests))]
-        parts = []
+        parts: list[Generation] = []
+        clocks: list[int] = []
         for manifest, value in zip(manifests, self.client.mget(keys), strict=True):
             generations = [] if value is None else decode_generations(value)
             part = next((g for g in generations if g.bounds == bounds), None)
-            as_of = manifest.as_of
-            if as_of is not None and bounds[1] is not None:
-                as_of = min(as_of, bounds[1] - 1)  # an older generation is as of its end
-            ranked: tuple[RankedItem, ...] = ()
             if part is not None:
-                ids, views = part.video_ids[:k], part.views[:k]
-                ranked = tuple(map(RankedItem, range(1, len(ids) + 1), ids, views))
-            parts.append(
-                TopKResult(window, bounds[0], bounds[1], as_of, k, category, region, ranked)
-            )
-        return merge_top_k(parts, k)
+                parts.append(part)
+            if manifest.as_of is not None:  # an older generation is as of its end
+                end = bounds[1]
+                clocks.append(manifest.as_of if end is None else min(manifest.as_of, end - 1))
+        as_of = min(clocks) if clocks else None
+        items = merge_columns(parts, k)
+        return TopKResult(window, bounds[0], bounds[1], as_of, k, category, region, items)
 
     def _check(self, window: str, k: int, category: str | None, region: str | None) -> None:
         if window not in self.windows:
@@ -153,3 +154,22 @@ def _check_published(
     depth = min(m.depth for m in manifests)
     if k > depth:
         raise InvalidQuery(f"k must be an integer from 1 to {depth} (the published depth)")
+
+
+def merge_columns(parts: Sequence[Generation], k: int) -> tuple[RankedItem, ...]:
+    """The first ``k`` rows of the partitions' rankings of one query, merged.
+
+    Each part is in rank order (views descending, then id by code point) and the
+    partitions hold disjoint videos, so a lazy k-way merge reads only about ``k`` rows, not
+    every row of every part (what :func:`~rankstream.engine.merge_top_k` does with whole
+    results). A video ranked in two parts means the producers did not partition by the
+    documented rule: :class:`ValueError`, never a double-counted answer.
+    """
+    rows = heapq.merge(
+        *(zip(p.views, p.video_ids, strict=True) for p in parts),
+        key=lambda row: (-row[0], row[1]),
+    )
+    top = list(islice(rows, k))
+    if len({video for _, video in top}) != len(top):
+        raise ValueError("a video is ranked in two partitions: the partitions overlap")
+    return tuple(RankedItem(rank, video, views) for rank, (views, video) in enumerate(top, 1))
