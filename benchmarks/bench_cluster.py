@@ -242,12 +242,14 @@ class Cluster:
             time.sleep(0.02)
         raise TimeoutError(f"workers applied {self.applied()} of {events} in {timeout} s")
 
-    def publish_stats(self) -> dict[str, int]:
-        """The two workers' publish counters, summed."""
-        total: dict[str, int] = {}
+    def publish_stats(self) -> dict[str, float]:
+        """The two workers' publish counters and seconds per loop step, summed."""
+        total: dict[str, float] = {}
         for path in self.stats_files:
             if path.exists():
-                for key, value in json.loads(path.read_text())["publish"].items():
+                data = json.loads(path.read_text())
+                steps = {k: v for k, v in data.items() if k.endswith("_seconds")}
+                for key, value in {**data["publish"], **steps}.items():
                     total[key] = total.get(key, 0) + value
         return total
 
@@ -301,6 +303,7 @@ def throughput(
         "redis_commands_per_1000": 1000 * delta.get("commands", 0) / events,
         "redis_bytes_per_1000": 1000 * delta.get("bytes", 0) / events,
         "publish_rounds": delta.get("rounds", 0),
+        "worker_seconds": {k: v for k, v in delta.items() if k.endswith("_seconds")},
         "rankings_written": delta.get("rankings", 0),
         "ranking_keys": len(ranking_keys),
         "redis_memory_delta": memory_after - memory_before,

@@ -61,9 +61,15 @@ class WorkerSettings:
 
 @dataclass(slots=True)
 class WorkerStats:
-    """Counters since start: consumed messages, publish and checkpoint figures."""
+    """Counters since start: consumed messages, publish and checkpoint figures, and the
+    wall seconds spent in each step of the loop (where a slow worker's time goes)."""
 
     consumed: int = 0
+    consume_seconds: float = 0.0  # in the consumer's poll, waiting or copying messages
+    apply_seconds: float = 0.0  # decoding and applying events
+    rank_seconds: float = 0.0  # computing the rankings and manifests to publish
+    send_seconds: float = 0.0  # in Redis round trips
+    checkpoint_seconds: float = 0.0
     checkpoints: int = 0
     checkpoint_failures: int = 0
     publish_failures: int = 0
@@ -123,8 +129,13 @@ class Worker:
         try:
             while not self._stop.is_set():
                 wait = min(settings.publish_interval, max(0.0, next_publish - time.monotonic()))
-                self._apply(self.consumer.consume(settings.batch_size, wait))
+                polled = time.monotonic()
+                messages = self.consumer.consume(settings.batch_size, wait)
+                consumed = time.monotonic()
+                self._apply(messages)
                 now = time.monotonic()
+                self.stats.consume_seconds += consumed - polled
+                self.stats.apply_seconds += now - consumed
                 if now >= next_publish:
                     self._publish()
                     # Apply for at least as long as publishing took: a costly round (many
@@ -134,6 +145,7 @@ class Worker:
                 if now - last_checkpoint >= settings.checkpoint_interval:
                     self._checkpoint(list(self.partitions.values()))
                     last_checkpoint = now
+                    self.stats.checkpoint_seconds += time.monotonic() - now
             self._checkpoint(list(self.partitions.values()))
         finally:
             self.consumer.close()  # leaves the group: the others take the partitions over
@@ -200,6 +212,7 @@ class Worker:
             states = list(self.partitions.values())
             missing = self._manifests_missing(states)
             writes: dict[str, bytes] = {}
+            ranking = time.monotonic()
             for state in states:
                 state.engine.tick(cut)
                 if state.partition in missing:
@@ -207,7 +220,10 @@ class Worker:
                     state.touched = None
                     self.stats.republished += 1
                 writes.update(state.publisher.writes(state.engine, state.touched))
+            sending = time.monotonic()
+            self.stats.rank_seconds += sending - ranking
             send(self.redis, writes, stats)
+            self.stats.send_seconds += time.monotonic() - sending
             manifests = {}
             for state in states:
                 state.end = self._end_offset(state.partition, state.next_offset)
