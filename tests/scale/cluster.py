@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,26 @@ class WorkerThread:
         self.worker.stop()
         self.thread.join(60)
         assert not self.thread.is_alive()
+
+    @contextmanager
+    def held_before_publishing(self) -> Iterator[None]:
+        """Inside: the worker is stopped just before its next publish round (so nothing is
+        published meanwhile, whatever the timing); on leaving, it goes on."""
+        arrived, go = threading.Event(), threading.Event()
+        publish = self.worker._publish
+
+        def held() -> None:
+            arrived.set()
+            go.wait(60)
+            publish()
+
+        self.worker._publish = held  # type: ignore[method-assign]
+        try:
+            assert arrived.wait(60), "the worker never reached a publish round"
+            yield
+        finally:
+            self.worker._publish = publish  # type: ignore[method-assign]
+            go.set()
 
 
 def wait_applied(

@@ -172,9 +172,10 @@ def test_a_flushed_redis_is_republished_and_answers_503_meanwhile(
         wait_applied(client, "views", 2, feed.produced)
         assert_exact(source, feed.oracle)
         for lose in (redis_server.flush, redis_server.restart_empty):
-            lose()
-            with pytest.raises(RankingUnavailable):  # never wrong numbers
-                source.top_k("all", 10)
+            with worker.held_before_publishing():
+                lose()
+                with pytest.raises(RankingUnavailable):  # never wrong numbers
+                    source.top_k("all", 10)
             wait_applied(client, "views", 2, feed.produced, timeout=30)  # republished
             assert_exact(source, feed.oracle)
         assert worker.worker.stats.republished >= 2
