@@ -7,8 +7,9 @@ Kafka assigns partitions (we write no cluster manager). For each partition assig
    consumer to the offset it covers up to: the checkpoint's offset is the truth, the
    group's committed offset only shows lag;
 2. consume in batches and apply (:mod:`.partition`);
-3. every ``publish_interval``: tick every engine to one wall-clock cut and publish what
-   changed (:mod:`.publisher`), then the partition manifests;
+3. every ``publish_interval`` (longer after a costly round, and while catching up with a
+   backlog): tick every engine to one wall-clock cut and publish what changed
+   (:mod:`.publisher`), then the partition manifests;
 4. every ``checkpoint_interval``: save each partition's state with its next offset, then
    commit that offset. A failed save keeps the previous checkpoint and commits nothing.
 
@@ -39,6 +40,8 @@ from rankstream.worker.partition import PartitionState
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
 
 logger = logging.getLogger("rankstream.worker")
+
+_CATCH_UP = 3  # under a backlog, apply 3x as long as a publish round takes between rounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +141,14 @@ class Worker:
                 self.stats.apply_seconds += now - consumed
                 if now >= next_publish:
                     self._publish()
-                    # Apply for at least as long as publishing took: a costly round (many
-                    # touched rankings) then covers more events instead of starving ingest.
+                    # Apply for at least as long as publishing took (a round costs about the
+                    # same however many events it covers), and for _CATCH_UP times as long
+                    # while the consumer hands over full batches: a backlog then clears with
+                    # most of the time spent applying, not republishing.
                     took = time.monotonic() - now
-                    next_publish = time.monotonic() + max(settings.publish_interval, took)
+                    backlog = len(messages) >= settings.batch_size
+                    apply_for = max(settings.publish_interval, took * (_CATCH_UP if backlog else 1))
+                    next_publish = time.monotonic() + apply_for
                 if now - last_checkpoint >= settings.checkpoint_interval:
                     self._checkpoint(list(self.partitions.values()))
                     last_checkpoint = now
