@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rankstream.engine import RankedItem, TopKResult, merge_top_k
 from rankstream.engine.columns import id_sort_keys
-from rankstream.engine.ranking import IdOrder, kth_largest, leading, leading_by_group
+from rankstream.engine.ranking import IdOrder, IdRanks, kth_largest, leading, leading_by_group
 from rankstream.errors import InvalidQuery, MismatchedBounds
 from tests.budget import examples
 
@@ -175,3 +175,28 @@ def test_ranking_groups_together_equals_ranking_each(
         mine = chosen_groups == group
         assert chosen[mine].tolist() == alone.tolist()
         assert chosen_values[mine].tolist() == alone_values.tolist()
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(
+            st.one_of(
+                st.text(min_size=1, max_size=20),
+                st.sampled_from(GROUPED_IDS),
+                st.text(alphabet="xy", min_size=15, max_size=19),  # shared 16-byte prefixes
+            ),
+            max_size=6,
+        ),
+        max_size=5,
+    )
+)
+def test_id_ranks_kept_up_to_date_are_the_id_order(chunks: list[list[str]]) -> None:
+    """Ranks merged in as ids are added equal ranking every id at once (code point order)."""
+    ranks = IdRanks()
+    ids: list[str] = []
+    for chunk in chunks:
+        ids += [i for i in dict.fromkeys(chunk) if i not in ids and "\0" not in i]
+        got = ranks.update(id_sort_keys(ids), ids)
+        expected = sorted(range(len(ids)), key=lambda code: ids[code])
+        assert got[expected].tolist() == list(range(len(ids)))

@@ -11,7 +11,7 @@ move. Caches only: nothing here is in a snapshot, and all of it rebuilds on dema
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -68,12 +68,6 @@ class _TouchedByScope:
         return self.series[int(self.starts[at]) : end]
 
 
-@dataclass(slots=True)
-class _ScopeMembers:
-    series: Column = field(default_factory=lambda: Column(np.int64))
-    scanned: int = 0  # series codes below this have been looked at
-
-
 class Rankings:
     """The query side of one engine: reads its tables, window values and touch log, and
     owns the caches built from them. Queries update the caches, so they are writes (one
@@ -86,10 +80,14 @@ class Rankings:
         self._tables = tables
         self._counts = counts
         self._log = log
-        self._scope_members: dict[int, _ScopeMembers] = {}  # built lazily, per queried scope
+        # Every series of a scope, ascending: built when the scope is first queried, then
+        # kept up to date by one pass over the series created since (_members_of).
+        self._scope_members: dict[int, Column] = {}
+        self._distributed = 0  # series codes below this are in their scope's list
         self._boards: dict[tuple[int, int], Leaderboard] = {}
         self._touched: _TouchedByScope | None = None  # the last grouping made
-        self._small: tuple[int, list[bool]] = (-1, [])
+        self._sizes = Column(np.int64)  # series per scope code, of the first _counted series
+        self._counted = 0
         self._scope_codes: dict[Filter, int] = {}  # checked filters with a scope, and its code
         self._groups: tuple[tuple[int, tuple[int, ...]], IntArray, IntArray] | None = None
         # Answers are reused until the next batch or clock move: (log seq, now) -> result.
@@ -159,27 +157,27 @@ class Rankings:
         return [r for r in results if r is not None]
 
     def _small_scopes(self) -> list[bool]:
-        """By scope code: has it at most ``_BATCHED_SCOPE_SIZE`` series? Recounted only
-        when the series table grew."""
+        """By scope code: has it at most ``_BATCHED_SCOPE_SIZE`` series? (Counts kept up to
+        date by counting only the series created since the last call.)"""
         total = len(self._tables.series)
-        if self._small[0] != total:
-            scopes = self._tables.series_scope.view[:total]
-            sizes = np.bincount(scopes, minlength=len(self._tables.scopes))
-            self._small = (total, (sizes <= _BATCHED_SCOPE_SIZE).tolist())
-        return self._small[1]
+        scopes = len(self._tables.scopes)
+        self._sizes.grow_to(scopes)
+        if self._counted < total:
+            added = self._tables.series_scope.view[self._counted : total]
+            self._sizes.view[:] += np.bincount(added, minlength=scopes)
+            self._counted = total
+        small: list[bool] = (self._sizes.view <= _BATCHED_SCOPE_SIZE).tolist()
+        return small
 
     def _grouped(self, codes: tuple[int, ...]) -> tuple[IntArray, IntArray]:
-        """Every series of the scopes ``codes`` and the position of its scope in ``codes``:
-        one pass over the series table, reused while neither changes (a publish round
-        asks the same scopes of every window)."""
+        """Every series of the scopes ``codes`` and the position of its scope in ``codes``;
+        reused while neither changes (a publish round asks the same scopes of every window)."""
         key = (len(self._tables.series), codes)
         if self._groups is not None and self._groups[0] == key:
             return self._groups[1], self._groups[2]
-        position = np.full(len(self._tables.scopes), -1, dtype=np.int64)
-        position[np.asarray(codes, dtype=np.int64)] = np.arange(len(codes))
-        of_series = position[self._tables.series_scope.view[: key[0]]]
-        every = np.flatnonzero(of_series >= 0)
-        groups = of_series[every]
+        members = [self._members_of(code) for code in codes]
+        every = np.concatenate(members)
+        groups = np.repeat(np.arange(len(codes)), [len(m) for m in members])
         self._groups = (key, every, groups)
         return every, groups
 
@@ -270,15 +268,25 @@ class Rankings:
         return self._touched
 
     def _members_of(self, scope: int) -> IntArray:
-        """Every series of ``scope``, ascending; series created since the last call are
-        found by one scan of the new part of the series table."""
-        members = self._scope_members.setdefault(scope, _ScopeMembers())
+        """Every series of ``scope``, ascending. The first query of a scope scans the series
+        table; after that, series created since are sorted into the lists of the scopes
+        queried so far in one pass over them (not one scan per scope)."""
         total = len(self._tables.series)
-        if members.scanned < total:
-            scopes = self._tables.series_scope.view[members.scanned : total]
-            members.series.extend(np.flatnonzero(scopes == scope) + members.scanned)
-            members.scanned = total
-        return members.series.view
+        if self._distributed < total:
+            added = self._tables.series_scope.view[self._distributed : total]
+            order = np.argsort(added, kind="stable")
+            distinct, starts = np.unique(added[order], return_index=True)
+            ends = [*starts[1:].tolist(), len(added)]
+            for code, start, end in zip(distinct.tolist(), starts.tolist(), ends, strict=True):
+                known = self._scope_members.get(code)
+                if known is not None:
+                    known.extend(order[start:end] + self._distributed)
+            self._distributed = total
+        members = self._scope_members.get(scope)
+        if members is None:
+            scopes = self._tables.series_scope.view[:total]
+            members = self._scope_members[scope] = Column.of(np.flatnonzero(scopes == scope))
+        return members.view
 
     def _trim(self, board: Leaderboard, values: IntArray, order: IdOrder) -> Leaderboard:
         trimmed = build_leaderboard(
@@ -292,4 +300,4 @@ class Rankings:
     @property
     def numpy_bytes(self) -> int:
         """Bytes of the cached scope member lists."""
-        return sum(m.series.view.nbytes for m in self._scope_members.values())
+        return sum(m.view.nbytes for m in self._scope_members.values())

@@ -111,6 +111,51 @@ class IdOrder:
         return self.ids[int(self.series_video[series])]
 
 
+class IdRanks:
+    """Each video's position in id order (code point order of the ids), kept up to date as
+    videos are added: what packs the id into one integer sort key
+    (:func:`leading_by_group`).
+
+    Added ids are sorted among themselves and merged into the ids already ranked by their
+    16-byte keys, one binary search each: O(n log n + N) numpy work for n ids added to N,
+    not a new sort of all of them. An added id whose first 16 bytes equal an id's already
+    ranked (both are then longer: rare) makes it rank every id again.
+    """
+
+    def __init__(self) -> None:
+        self.ranks: IntArray = np.zeros(0, dtype=np.int64)
+        self._by_id: IntArray = np.zeros(0, dtype=np.int64)  # video codes in id order
+        self._keys: npt.NDArray[np.bytes_] = np.zeros(0, dtype="S16")  # and their keys
+
+    def update(self, id_keys: npt.NDArray[np.uint64], ids: list[str]) -> IntArray:
+        """The ranks of videos ``0 .. len(id_keys)-1`` (keys: :func:`id_sort_keys
+        <rankstream.engine.columns.id_sort_keys>`; ``ids``: the id strings, by code)."""
+        total, known = len(id_keys), len(self.ranks)
+        if total == known:
+            return self.ranks
+        order = IdOrder(np.arange(total, dtype=np.int64), id_keys, ids)
+        added = np.arange(known, total, dtype=np.int64)
+        added = added[order.sort(added, np.zeros(len(added), dtype=np.int64))]
+        keys = _key_bytes(id_keys[added])
+        at = np.searchsorted(self._keys, keys)
+        inside = at < len(self._keys)
+        if (self._keys[at[inside]] == keys[inside]).any():  # a shared 16-byte prefix
+            everyone = np.arange(total, dtype=np.int64)
+            self._by_id = everyone[order.sort(everyone, np.zeros(total, dtype=np.int64))]
+            self._keys = _key_bytes(id_keys[self._by_id])
+        else:
+            self._by_id = np.insert(self._by_id, at, added)
+            self._keys = np.insert(self._keys, at, keys)
+        self.ranks = np.empty(total, dtype=np.int64)
+        self.ranks[self._by_id] = np.arange(total, dtype=np.int64)
+        return self.ranks
+
+
+def _key_bytes(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bytes_]:
+    """Each row of two uint64 id keys as 16 big-endian bytes: bytes compare as the keys do."""
+    return np.ascontiguousarray(keys.astype(">u8")).view("S16").ravel()
+
+
 @dataclass(slots=True)
 class Leaderboard:
     """Members and bound of one (window, scope); see the module docstring.

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from rankstream.engine.columns import Column, Interner, IntIndex, id_sort_keys
 from rankstream.engine.config import CELL_CODE_LIMIT, LABEL_CODE_LIMIT, VIDEO_CODE_LIMIT
 from rankstream.engine.events import EventBatch
-from rankstream.engine.ranking import IdOrder
+from rankstream.engine.ranking import IdOrder, IdRanks
 from rankstream.engine.state import EngineState
 from rankstream.errors import CapacityError
 
@@ -51,8 +51,8 @@ class Tables:
         self.series = IntIndex()
         self.series_video = Column(np.int64)
         self.series_scope = Column(np.int64)
-        self._ranks = np.zeros(0, dtype=np.int64)  # video_ranks(), for this many videos
-        self._id_array = np.zeros(0, dtype=object)  # the ids as an array, for video_ids()
+        self._ranks = IdRanks()
+        self._id_array = Column(object)  # the ids as an array, for video_ids()
 
     @classmethod
     def restored(cls, state: EngineState) -> Tables:
@@ -133,25 +133,20 @@ class Tables:
 
     def video_ids(self, series: IntArray) -> list[str]:
         """The video id of each series."""
+        ids = self.videos.values
         if len(series) < 64:
-            ids = self.videos.values
             return [ids[v] for v in self.series_video.view[series].tolist()]
-        if len(self._id_array) != len(self.videos):
-            self._id_array = np.array(self.videos.values, dtype=object)
-        found: list[str] = self._id_array[self.series_video.view[series]].tolist()
+        known = self._id_array.size
+        if known < len(ids):
+            self._id_array.extend(np.array(ids[known:], dtype=object))
+        found: list[str] = self._id_array.view[self.series_video.view[series]].tolist()
         return found
 
     def video_ranks(self) -> IntArray:
-        """Each video's position in id order (code point order of the ids), by video code;
-        recomputed only when videos were added since the last call."""
+        """Each video's position in id order (code point order of the ids), by video code
+        (:class:`~rankstream.engine.ranking.IdRanks`)."""
         total = len(self.videos)
-        if len(self._ranks) != total:
-            everyone = np.arange(total)
-            keys = self.video_keys.view[:total]
-            by_id = IdOrder(everyone, keys, self.videos.values).sort(everyone, everyone * 0)
-            self._ranks = np.empty(total, dtype=np.int64)
-            self._ranks[by_id] = everyone
-        return self._ranks
+        return self._ranks.update(self.video_keys.view[:total], self.videos.values)
 
     # ------------------------------------------------------------------ growth
 
