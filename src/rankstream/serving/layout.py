@@ -68,6 +68,11 @@ class Manifest(msgspec.Struct, frozen=True):
 
 
 _generations = msgspec.msgpack.Decoder(list[Generation])
+_generation_heads = msgspec.msgpack.Decoder(
+    list[tuple[int | None, int | None, msgspec.Raw, msgspec.Raw]]
+)
+_ids = msgspec.msgpack.Decoder(list[str])
+_views = msgspec.msgpack.Decoder(list[int])
 _manifest = msgspec.msgpack.Decoder(Manifest)
 _encoder = msgspec.msgpack.Encoder()
 
@@ -114,6 +119,15 @@ def encode_generations(generations: Sequence[Generation]) -> bytes:
 def decode_generations(data: bytes) -> list[Generation]:
     """The generations in a ranking key's value."""
     return _generations.decode(data)
+
+
+def decode_generation(data: bytes, bounds: Bounds) -> Generation | None:
+    """The generation of ``bounds`` in a ranking key's value (``None`` if it holds none),
+    decoding the rows of that generation only: a reader needs one of the two."""
+    for start, end, ids, views in _generation_heads.decode(data):
+        if (start, end) == bounds:
+            return Generation(start, end, _ids.decode(ids), _views.decode(views))
+    return None
 
 
 def encode_manifest(manifest: Manifest) -> bytes:

@@ -23,7 +23,7 @@ from rankstream.serving.layout import (
     Generation,
     Manifest,
     common_bounds,
-    decode_generations,
+    decode_generation,
     decode_manifest,
     manifest_key,
     ranking_key,
@@ -49,15 +49,27 @@ class RedisRankingSource:
     ) -> None:
         self.hot_copies = hot_copies
         self.client = client
+        self._decoded: dict[int, tuple[bytes, Manifest]] = {}  # partition -> its last manifest
         self.board = board
         self.partitions = partitions
         self.windows = tuple(windows)
         self.depth = depth
 
     def manifests(self) -> list[Manifest | None]:
-        """Every partition's manifest (``None`` where none is published)."""
+        """Every partition's manifest (``None`` where none is published). A manifest
+        changes once a publish round and is read by every query, so the last one decoded
+        of each partition is reused while its bytes are the same."""
         keys = [manifest_key(self.board, p) for p in range(self.partitions())]
-        return [None if v is None else decode_manifest(v) for v in self.client.mget(keys)]
+        found: list[Manifest | None] = []
+        for partition, value in enumerate(self.client.mget(keys)):
+            if value is None:
+                found.append(None)
+                continue
+            known = self._decoded.get(partition)
+            if known is None or known[0] != value:
+                known = self._decoded[partition] = (value, decode_manifest(value))
+            found.append(known[1])
+        return found
 
     def progress(self, now: int) -> dict[str, Any]:
         """``/status`` fields of a replica: every partition's published progress."""
@@ -117,8 +129,7 @@ class RedisRankingSource:
         parts: list[Generation] = []
         clocks: list[int] = []
         for manifest, value in zip(manifests, self.client.mget(keys), strict=True):
-            generations = [] if value is None else decode_generations(value)
-            part = next((g for g in generations if g.bounds == bounds), None)
+            part = None if value is None else decode_generation(value, bounds)
             if part is not None:
                 parts.append(part)
             if manifest.as_of is not None:  # an older generation is as of its end
