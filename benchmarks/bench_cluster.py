@@ -239,13 +239,21 @@ class Cluster:
             return None
         return sum(int(p["applied"]) for p in parts)
 
-    def wait_applied(self, events: int, timeout: float = 600) -> float:
-        """Block until ``events`` are applied; the monotonic time they were."""
+    def wait_applied(
+        self, events: int, timeout: float = 600, trace: list[tuple[float, int]] | None = None
+    ) -> float:
+        """Block until ``events`` are applied; the monotonic time they were. ``trace`` gets
+        (monotonic time, events applied) about every 0.25 s."""
         deadline = time.monotonic() + timeout
+        sampled = 0.0
         while time.monotonic() < deadline:
             applied = self.applied()
+            now = time.monotonic()
+            if trace is not None and applied is not None and now - sampled >= 0.25:
+                trace.append((now, applied))
+                sampled = now
             if applied is not None and applied >= events:
-                return time.monotonic()
+                return now
             time.sleep(0.02)
         raise TimeoutError(f"workers applied {self.applied()} of {events} in {timeout} s")
 
@@ -285,7 +293,8 @@ def throughput(
     produce_all(producer, cluster.topic, keys, values)
     produced = time.monotonic()
     cpu_after_produce = time.process_time()
-    done = cluster.wait_applied(events)
+    trace: list[tuple[float, int]] = []
+    done = cluster.wait_applied(events, trace=trace)
     cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     cpu["bench (producer)"] = cpu_after_produce - cpu_before["bench (producer)"]
     time.sleep(1.5)  # two publish rounds more: the counters are dumped every 0.5 s
@@ -309,6 +318,7 @@ def throughput(
         "cpu_seconds": cpu,
         "redis_commands_per_1000": 1000 * delta.get("commands", 0) / events,
         "redis_bytes_per_1000": 1000 * delta.get("bytes", 0) / events,
+        "applied_over_time": [(round(t - started, 2), n) for t, n in trace],
         "publish_rounds": delta.get("rounds", 0),
         "worker_seconds": {k: v for k, v in delta.items() if k.endswith("_seconds")},
         "rankings_written": delta.get("rankings", 0),
@@ -329,16 +339,18 @@ def background(cluster: Cluster, broker: KafkaBroker, rate: float, seconds: floa
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def freshness(cluster: Cluster, broker: KafkaBroker, probes: int) -> list[float]:
-    """Seconds from producing one probe view to seeing it counted through the API."""
+def freshness(cluster: Cluster, broker: KafkaBroker, probes: int, label: str) -> list[float]:
+    """Seconds from producing one probe view to seeing it counted through the API (each
+    load ``label`` has its own probe category, so earlier probes never count)."""
     producer = Producer(producer_config(broker.bootstrap))
     seen: list[float] = []
+    category = f"{PROBE_CATEGORY}-{label}"
     for number in range(1, probes + 1):
-        event = {"video_id": "probe-video", "timestamp": now_ms(), "category": PROBE_CATEGORY}
+        event = {"video_id": "probe-video", "timestamp": now_ms(), "category": category}
         sent = time.monotonic()
         producer.produce(cluster.topic, msgspec.json.encode(event), b"probe-video")
         producer.flush(10)
-        params: dict[str, str | int] = {"window": "1h", "k": 1, "category": PROBE_CATEGORY}
+        params: dict[str, str | int] = {"window": "1h", "k": 1, "category": category}
         deadline = sent + 15
         while time.monotonic() < deadline:
             answer = cluster.http.get("/views/top-k", params=params)
@@ -433,13 +445,13 @@ def kafka_ceiling(
 
 
 def under_load(
-    cluster: Cluster, broker: KafkaBroker, rate: float, args: argparse.Namespace
+    cluster: Cluster, broker: KafkaBroker, rate: float, label: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Freshness and top-k latency while ``rankstream generate`` adds ``rate`` views/s."""
     load = background(cluster, broker, rate, 3600)
     try:
         time.sleep(3)
-        fresh = freshness(cluster, broker, args.probes)
+        fresh = freshness(cluster, broker, args.probes, label)
         latencies = top_k_latency(cluster, args.latency_seconds)
     finally:
         load.send_signal(signal.SIGINT)
@@ -501,7 +513,7 @@ def main() -> None:
                     half = min(args.rate, 0.5 * figures["events_per_s"])
                     figures["loads"] = {}
                     for label, rate in (("light", args.light_rate), ("half", half)):
-                        figures["loads"][label] = under_load(cluster, broker, rate, args)
+                        figures["loads"][label] = under_load(cluster, broker, rate, label, args)
                     print(json.dumps(figures["loads"]), flush=True)
                     report["partitions"][partitions] = figures
                 finally:

@@ -127,11 +127,17 @@ class Worker:
         self.consumer.subscribe(
             [settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
-        last_checkpoint = time.monotonic()
-        next_publish = last_checkpoint + settings.publish_interval
+        last_checkpoint = last_round = time.monotonic()
+        took = 0.0  # how long the last publish round took
         try:
             while not self._stop.is_set():
-                wait = min(settings.publish_interval, max(0.0, next_publish - time.monotonic()))
+                # Publish once publish_interval has passed, or as long as the last round took
+                # if that is longer (a round costs about the same however many events it
+                # covers); while the consumer hands over full batches (a backlog), only
+                # after _CATCH_UP times as long, so catching up is mostly applying. The
+                # moment a batch is not full, the backlog is gone: publish when due.
+                due = last_round + max(settings.publish_interval, took)
+                wait = min(settings.publish_interval, max(0.0, due - time.monotonic()))
                 polled = time.monotonic()
                 messages = self.consumer.consume(settings.batch_size, wait)
                 consumed = time.monotonic()
@@ -139,16 +145,12 @@ class Worker:
                 now = time.monotonic()
                 self.stats.consume_seconds += consumed - polled
                 self.stats.apply_seconds += now - consumed
-                if now >= next_publish:
+                backlog = len(messages) >= settings.batch_size
+                catching_up = now < last_round + max(settings.publish_interval, took * _CATCH_UP)
+                if now >= due and not (backlog and catching_up):
                     self._publish()
-                    # Apply for at least as long as publishing took (a round costs about the
-                    # same however many events it covers), and for _CATCH_UP times as long
-                    # while the consumer hands over full batches: a backlog then clears with
-                    # most of the time spent applying, not republishing.
-                    took = time.monotonic() - now
-                    backlog = len(messages) >= settings.batch_size
-                    apply_for = max(settings.publish_interval, took * (_CATCH_UP if backlog else 1))
-                    next_publish = time.monotonic() + apply_for
+                    last_round = time.monotonic()
+                    took = last_round - now
                 if now - last_checkpoint >= settings.checkpoint_interval:
                     self._checkpoint(list(self.partitions.values()))
                     last_checkpoint = now
