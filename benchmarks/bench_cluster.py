@@ -10,10 +10,10 @@ For each partition count (``--partitions``, 4,16,64), on a new topic:
    worker process every 0.5 s) per 1,000 events of the throughput phase, and the seconds
    of each step of their loop; ``INFO memory`` before the first ranking and after the
    phase, per ranking key.
-3. **Freshness**, at two loads: while ``rankstream generate --target kafka://...`` adds
-   ``--light-rate`` views/s, then half the measured throughput (at most ``--rate``), one
-   probe view at a time (its own category) is produced and the API polled every 5 ms
-   until the probe is counted: produce -> visible through the API.
+3. **Freshness**, at each of ``--loads``: while ``rankstream generate --target
+   kafka://...`` adds that many views/s (``half``: half the measured throughput, at most
+   ``--rate``), one probe view at a time (its own category) is produced and the API polled
+   every 5 ms until the probe is counted: produce -> visible through the API.
 4. **Top-k latency** through the API replica at k=100 (four scopes in turn, one request
    at a time, keep-alive) under each of the same loads.
 
@@ -478,7 +478,12 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=50_000, help="Most background views/s of the 'half' load."
     )
-    parser.add_argument("--light-rate", type=float, default=2_000, help="The 'light' load.")
+    parser.add_argument(
+        "--loads",
+        default="2000,10000,half",
+        help="Background loads for freshness and top-k: views/s, or 'half' (of the measured"
+        " throughput, at most --rate).",
+    )
     parser.add_argument("--probes", type=int, default=30)
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--quick", action="store_true", help="200 k events, 10 probes, 4 s")
@@ -508,11 +513,12 @@ def main() -> None:
                     cluster.wait_applied(0, timeout=120)  # every partition published a manifest
                     figures = throughput(cluster, server, broker, args.events, seed=7 + number)
                     print(json.dumps(figures, indent=1), flush=True)
-                    # A light load, and half the measured capacity (at most --rate): below
-                    # the capacity, or the backlog (not the path) is what gets measured.
+                    # Fixed loads, and half the measured (backlog-draining) throughput: a
+                    # load the workers cannot sustain measures the backlog, not the path.
                     half = min(args.rate, 0.5 * figures["events_per_s"])
                     figures["loads"] = {}
-                    for label, rate in (("light", args.light_rate), ("half", half)):
+                    for label in args.loads.split(","):
+                        rate = half if label == "half" else float(label)
                         figures["loads"][label] = under_load(cluster, broker, rate, label, args)
                     print(json.dumps(figures["loads"]), flush=True)
                     report["partitions"][partitions] = figures
@@ -559,7 +565,7 @@ def summary(report: dict[str, Any]) -> None:
         )
         for label, load in f["loads"].items():
             print(
-                f"   {label} load {load['rate']:,.0f} ev/s: freshness p50 "
+                f"   load {label} ({load['rate']:,.0f} ev/s): freshness p50 "
                 f"{load['freshness_p50_s']:.2f} s p99 {load['freshness_p99_s']:.2f} s; top-k "
                 f"k=100 p50 {load['top_k_p50_ms']:.2f} ms p99 {load['top_k_p99_ms']:.2f} ms"
             )
