@@ -287,8 +287,9 @@ def run(args: argparse.Namespace, root: Path) -> None:
         rows = load_rows([record])
         middle = time.perf_counter()
         intent = LoadIntent(0, offset, offset + 1, rows.count, rows.newest_event)
-        store.record_intent(intent)
+        store.record(intent, done=False)
         store.insert_views(rows, token(intent))
+        store.record(intent, done=True)
         insert += time.perf_counter() - middle
         prepare += middle - started
     total = prepare + insert

@@ -21,7 +21,7 @@ from rankstream.checkpoint import DirectoryCheckpointStore
 from rankstream.config import ServiceConfig
 from rankstream.errors import ConfigError
 from rankstream.idempotency import SqliteIdempotencyStore
-from rankstream.log import SqliteEventLog
+from rankstream.log import LogPosition, SqliteEventLog
 from rankstream.optional import require
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
@@ -106,7 +106,11 @@ def open_embedded(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
         analytics.loader.start()
         backends.analytics = analytics
         backends.collectors.append(AnalyticsCollector(analytics.status))
-        backends.closers.insert(1, analytics.close)
+        checkpoints = pipeline.checkpointer.checkpoints
+        backends.closers.insert(
+            1,
+            lambda: analytics.close(LogPosition({0: min(checkpoints.offsets(0), default=0)})),
+        )
     return backends
 
 

@@ -21,7 +21,7 @@ from rankstream.api import create_app
 from rankstream.api.analytics import MAX_QUERY_MS, MAX_TREND_BUCKETS
 from rankstream.config import ServiceConfig
 
-NOW = 1_795_341_600_000  # 2026-11-23T10:00:00Z
+NOW = 1_795_343_400_000  # 2026-11-23T10:30:00Z
 HOUR = 3_600_000
 WINDOWS = ["1h", "24h", "7d", "30d", "hour", "day", "month"]
 
@@ -44,15 +44,17 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(data_dir: Path) -> Iterator[TestClient]:
-    """A service holding 3,000 views of 40 videos over the last 35 days (seeded)."""
+    """A service holding 3,000 views of 40 videos over the last 35 days, half of them in
+    the last two hours (seeded)."""
     config = ServiceConfig(data_dir=data_dir, sync="NORMAL", analytics_batch_rows=500)
     rng = random.Random(8)
     with TestClient(create_app(config, clock=lambda: NOW)) as test_client:
-        for _ in range(6):
+        for request in range(6):
+            recent = request % 2 == 0  # half of the views in the last two hours
             events = [
                 {
                     "video_id": f"v{min(int(rng.paretovariate(1.2)), 40)}",
-                    "timestamp": NOW - rng.randrange(35 * 24 * HOUR),
+                    "timestamp": NOW - rng.randrange((2 if recent else 35 * 24) * HOUR),
                     "category": rng.choice(["music", "news", None]),
                     "region": rng.choice(["JP", "US", "FR"]),
                     "device": rng.choice(["mobile", "tv"]),
@@ -84,7 +86,7 @@ def test_trend_growth_breakdown_answer_their_bounds(client: TestClient) -> None:
         "/analytics/videos/v1/trend", params={"from": NOW - 30 * 24 * HOUR, "to": NOW}
     ).json()
     assert (trend["from"], trend["to"], trend["grain"]) == (NOW - 30 * 24 * HOUR, NOW, "day")
-    assert len(trend["buckets"]) == 30
+    assert len(trend["buckets"]) == 31  # 10:30 to 10:30: the edge days are partial
     month = client.get(
         "/analytics/top-k", params={"from": NOW - 30 * 24 * HOUR, "to": NOW, "k": 1}
     ).json()

@@ -8,6 +8,8 @@ right from its first reclaim.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,13 @@ from rankstream.analytics.loader import AnalyticsLoader
 from rankstream.analytics.queries import AnalyticsQueries
 from rankstream.analytics.store import AnalyticsStore
 from rankstream.engine.wire import EventDecoder
-from rankstream.log import SqliteEventLog
+from rankstream.errors import RankstreamError
+from rankstream.log import LogPosition, SqliteEventLog
+
+logger = logging.getLogger("rankstream.analytics")
+
+FINISH_SECONDS = 30.0
+"""How long a graceful stop keeps loading what is left before it closes the store."""
 
 
 @dataclass
@@ -32,11 +40,31 @@ class Analytics:
         """The loader's position, lag and the store's size."""
         return self.loader.status()
 
-    def close(self) -> None:
-        """Stop loading (after the current batch), close the store and the log reader."""
+    def close(self, covered: LogPosition | None = None) -> None:
+        """Stop loading (after the current batch), close the store and the log reader.
+
+        ``covered``: the pipeline has stopped and its checkpoints cover the log before this
+        position. Then the loader first loads what is left (for up to ``FINISH_SECONDS``)
+        and lets the log drop what both the checkpoints and the store have, so a graceful
+        stop leaves the log as reclaimed as it would be without analytics."""
         self.loader.stop()
-        self.store.close()
-        self.log.close()
+        try:
+            if covered is not None:
+                self._finish(covered)
+        finally:
+            self.store.close()
+            self.log.close()
+
+    def _finish(self, covered: LogPosition) -> None:
+        deadline = time.monotonic() + FINISH_SECONDS
+        try:
+            while time.monotonic() < deadline and self.loader.load_batch():
+                pass
+            partition = self.loader.partition
+            floor = self.loader.retention_floor().of(partition)
+            self.log.reclaim(LogPosition({partition: min(floor, covered.of(partition))}))
+        except RankstreamError as exc:  # the next start loads and reclaims it
+            logger.warning("analytics: loading the rest at shutdown failed: %s", exc)
 
 
 def open_embedded_analytics(

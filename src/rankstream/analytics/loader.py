@@ -9,18 +9,18 @@ For each batch the loader:
 2. inserts its rows into ``views`` with the de-duplication token ``log:P:START:END``; the
    materialized view writes the rollup rows in the same INSERT, under tokens ClickHouse
    derives from it;
-3. moves its position to ``end`` (and with it the retention floor).
+3. records the batch as *done*, and moves its position and the retention floor to ``end``.
 
 Why no view is lost or counted twice, whatever moment the process dies at:
 
-- The log keeps every record from the start of the newest recorded intent on (the
+- The log keeps every record from the start of a batch not known to be done (the
   retention floor), so that batch and everything after it can always be read again.
-- At start the loader reads its newest intent back and inserts that batch again, cut at
-  the same records, so with the same rows and token: the parts ClickHouse had already
-  written (in ``views`` and, separately, in ``views_hourly``) are recognised by their
-  token and skipped, the missing ones are written. Both tables remember the tokens of
-  their last ``DEDUP_WINDOW`` blocks on disk; a replay only ever covers the one newest
-  batch. Earlier batches were complete before a later intent was recorded.
+- At start the loader reads its newest batch back; if it is not done, it inserts that batch
+  again, cut at the same records, so with the same rows and token: the parts ClickHouse
+  had already written (in ``views`` and, separately, in ``views_hourly``) are recognised
+  by their token and skipped, the missing ones are written. Both tables remember the
+  tokens of their last ``DEDUP_WINDOW`` blocks on disk; a replay only ever covers the one
+  newest batch. Earlier batches were done before a later intent was recorded.
 - A batch whose insert failed (disk full, say) is retried with the same cut and token
   before anything else is read.
 
@@ -108,7 +108,7 @@ class AnalyticsLoader:
         self.loaded_through: int | None = None
         self._next = 0  # the next log offset to load
         self._pending: LoadIntent | None = None  # recorded, not known to be fully inserted
-        self._floor = 0  # the start of the newest intent recorded: replayed at every start
+        self._floor = 0  # the log offset from which records may still be needed
         self._recovered = False
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -128,15 +128,17 @@ class AnalyticsLoader:
 
     def recover(self) -> None:
         """Find where loading stopped and finish the batch in flight then (blocks)."""
-        intent = self.store.last_intents().get(self.partition)
+        newest = self.store.last_intents().get(self.partition)
         self.loaded_through = self.store.newest_event()
-        if intent is not None:
+        if newest is not None and newest[1]:  # done: nothing to finish
+            self._next = self._floor = newest[0].end
+        elif newest is not None:  # the crash came during this batch: finish it
+            intent = newest[0]
             self._next = self._floor = intent.start
             self._pending = intent
             self._recovered = True
             self._insert_pending(intent, replay=True)
-        else:
-            self._recovered = True
+        self._recovered = True
         end = self.log.end().of(self.partition)
         if end < self._next:
             raise LogGone(
@@ -162,7 +164,7 @@ class AnalyticsLoader:
                 rows.count,
                 rows.newest_event,
             )
-            self.store.record_intent(intent)
+            self.store.record(intent, done=False)
             self._pending = intent
             self._floor = intent.start
         return self._insert_pending(self._pending, replay=False)
@@ -176,8 +178,9 @@ class AnalyticsLoader:
                 f" analytics store recorded {intent.events}: the log was reset or reclaimed"
             )
         self.store.insert_views(rows, token(intent))
+        self.store.record(intent, done=True)
         self._pending = None
-        self._next = intent.end
+        self._next = self._floor = intent.end
         if intent.newest_event is not None:
             newest = self.loaded_through
             self.loaded_through = max(newest or intent.newest_event, intent.newest_event)

@@ -15,8 +15,8 @@
   every insert into ``views``. A SummingMergeTree: rows of one key are summed when parts
   merge, so readers always ``sum()`` (never read a row as final). A projection ordered by
   video keeps one video's trend a short range read.
-- ``load_progress``: one row per load batch, written *before* the batch's rows: which log
-  records it covers. See :mod:`rankstream.analytics.loader` for why.
+- ``load_progress``: two rows per load batch, one written before the batch's rows (which log
+  records it covers), one after them (``done``). See :mod:`rankstream.analytics.loader`.
 
 Both data tables keep the hashes of their recent inserted blocks
 (``non_replicated_deduplication_window``): re-inserting a batch with the same
@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS load_progress (
     end UInt64,
     events UInt64,
     newest_event Nullable(DateTime64(3, 'UTC')),
+    done UInt8,
     written DateTime64(3, 'UTC') DEFAULT now64(3)
 ) ENGINE = MergeTree
 ORDER BY (log_partition, start)
@@ -109,17 +110,20 @@ TTL_COLUMNS = {"views": "toDateTime(timestamp)", "views_hourly": "hour"}
 """The tables that expire rows, and the event time each expires them by."""
 
 
-def statements(ttl_days: int, tables_with_ttl: frozenset[str] = frozenset()) -> list[str]:
+def statements(ttl_days: int, engines: dict[str, str] | None = None) -> list[str]:
     """The DDL creating (or migrating) the store, in order. ``ttl_days`` > 0: raw rows and
     rollup rows whose event hour is older than that many days are dropped (by ClickHouse,
-    in the background); 0: kept for ever. ``tables_with_ttl``: the existing tables that
-    have a TTL now (ClickHouse refuses to remove a TTL that is not there)."""
+    in the background); 0: kept for ever. ``engines``: the existing tables' engine clauses
+    (``system.tables.engine_full``): a TTL already as declared is left alone, since
+    changing one rewrites the TTL information of every part."""
     if ttl_days < 0:
         raise ValueError("ttl_days must be >= 0")
     ddl = [_VIEWS, _HOURLY, _HOURLY_VIEW, _PROGRESS]
     for table, column in TTL_COLUMNS.items():
-        if ttl_days:
+        current = (engines or {}).get(table, "")
+        has_ttl = " TTL " in current
+        if ttl_days and not (has_ttl and f"toIntervalDay({ttl_days})" in current):
             ddl.append(f"ALTER TABLE {table} MODIFY TTL {column} + INTERVAL {ttl_days} DAY")
-        elif table in tables_with_ttl:
+        elif not ttl_days and has_ttl:
             ddl.append(f"ALTER TABLE {table} REMOVE TTL")
     return ddl

@@ -20,7 +20,7 @@ from typing import Any
 from chdb.state.sqlitelike import Connection, connect
 
 from rankstream.analytics.rows import COLUMNS, LoadRows
-from rankstream.analytics.schema import TTL_COLUMNS, statements
+from rankstream.analytics.schema import statements
 from rankstream.errors import RankstreamError
 
 Params = Mapping[str, int | str]
@@ -72,11 +72,10 @@ class AnalyticsStore:
     def migrate(self, ttl_days: int) -> None:
         """Create what is missing and set the TTL (idempotent)."""
         rows = self.query(
-            "SELECT name FROM system.tables WHERE database = currentDatabase()"
-            " AND position(create_table_query, ' TTL ') > 0",
+            "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
         )
-        with_ttl = frozenset(str(row["name"]) for row in rows) & frozenset(TTL_COLUMNS)
-        for statement in statements(ttl_days, with_ttl):
+        engines = {str(row["name"]): str(row["engine_full"]) for row in rows}
+        for statement in statements(ttl_days, engines):
             self.execute(statement)
 
     def close(self) -> None:
@@ -141,12 +140,14 @@ class AnalyticsStore:
             except Exception as exc:
                 raise AnalyticsError(_first_line(exc)) from None
 
-    def record_intent(self, intent: LoadIntent) -> None:
-        """Record that the rows of ``intent`` are about to be inserted."""
+    def record(self, intent: LoadIntent, done: bool) -> None:
+        """Record that the rows of ``intent`` are about to be inserted (``done`` false), or
+        that they all are (``done`` true)."""
         self.execute(
-            "INSERT INTO load_progress (log_partition, start, end, events, newest_event)"
+            "INSERT INTO load_progress (log_partition, start, end, events, newest_event, done)"
             " SELECT {partition:UInt32}, {start:UInt64}, {end:UInt64}, {events:UInt64},"
-            " if({has_newest:UInt8}, fromUnixTimestamp64Milli({newest:Int64}, 'UTC'), NULL)",
+            " if({has_newest:UInt8}, fromUnixTimestamp64Milli({newest:Int64}, 'UTC'), NULL),"
+            " {done:UInt8}",
             {
                 "partition": intent.partition,
                 "start": intent.start,
@@ -154,24 +155,27 @@ class AnalyticsStore:
                 "events": intent.events,
                 "has_newest": int(intent.newest_event is not None),
                 "newest": intent.newest_event or 0,
+                "done": int(done),
             },
         )
 
-    def last_intents(self) -> dict[int, LoadIntent]:
-        """Per log partition, the newest load batch recorded."""
+    def last_intents(self) -> dict[int, tuple[LoadIntent, bool]]:
+        """Per log partition, the newest load batch recorded and whether it is done."""
         rows = self.query(
-            "SELECT log_partition, max(start) AS first, argMax(end, start) AS last,"
-            " argMax(events, start) AS events,"
-            " argMax(toUnixTimestamp64Milli(newest_event), start) AS newest"
-            " FROM load_progress GROUP BY log_partition"
+            "SELECT log_partition, start, end, events,"
+            " toUnixTimestamp64Milli(newest_event) AS newest, done FROM load_progress"
+            " ORDER BY log_partition, start DESC, done DESC LIMIT 1 BY log_partition"
         )
         return {
-            int(row["log_partition"]): LoadIntent(
-                int(row["log_partition"]),
-                int(row["first"]),
-                int(row["last"]),
-                int(row["events"]),
-                None if row["newest"] is None else int(row["newest"]),
+            int(row["log_partition"]): (
+                LoadIntent(
+                    int(row["log_partition"]),
+                    int(row["start"]),
+                    int(row["end"]),
+                    int(row["events"]),
+                    None if row["newest"] is None else int(row["newest"]),
+                ),
+                bool(row["done"]),
             )
             for row in rows
         }
