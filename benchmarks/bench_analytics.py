@@ -389,7 +389,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
         print("(the 24 h top-100 of both is the same list)")
         for name, seconds in pg_results.items():
             ratio = statistics.median(seconds) / statistics.median(results[name])
-            print(f"{name:24s} {summary(seconds)}  = {ratio:,.0f}x chDB's p50")
+            print(f"{name:24s} {summary(seconds)}  = {ratio:,.1f}x chDB's p50")
 
 
 if __name__ == "__main__":

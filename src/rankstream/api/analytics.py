@@ -203,7 +203,8 @@ async def _ask(call: Call, question: Callable[[Any], _T]) -> _T:
         raise ApiError(
             503,
             "analytics_unavailable",
-            "this process keeps no analytics store (start the service with --analytics)",
+            "this process keeps no analytics store (the embedded service keeps one unless"
+            " started with --no-analytics; scale-out API replicas have none yet)",
         )
     try:
         return await asyncio.to_thread(question, analytics.queries)
