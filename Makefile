@@ -69,7 +69,8 @@ test: $(STAMP) services ## Lint (ruff), type-check (mypy strict) and run the who
 
 FUZZ_MINUTES ?= 5
 FUZZ_SCALE ?= 5
-FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py
+FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py \
+	tests/analytics/test_queries.py tests/analytics/test_schemathesis.py
 
 .PHONY: fuzz
 fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and Schemathesis suite, budgets x FUZZ_SCALE

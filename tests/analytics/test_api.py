@@ -147,3 +147,13 @@ def test_metrics_show_the_loader(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     assert "rankstream_analytics_lag_records 0.0" in metrics
     assert "rankstream_analytics_rows 3000.0" in metrics
+
+
+def test_without_a_store_the_analytics_calls_say_so(tmp_path: Path) -> None:
+    config = ServiceConfig(data_dir=tmp_path / "data", sync="NORMAL", analytics=False)
+    with TestClient(create_app(config, clock=lambda: NOW)) as plain:
+        answer = plain.get("/analytics/top-k", params={"from": 0, "to": NOW})
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "analytics_unavailable"
+        assert "analytics" not in plain.get("/status").json()
+        assert not (tmp_path / "data" / "analytics").exists()

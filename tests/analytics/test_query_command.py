@@ -11,7 +11,9 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 
+from rankstream.analytics import AnalyticsError, AnalyticsStore
 from tests.servers import ServiceProcess
 
 
@@ -46,15 +48,21 @@ def test_analytics_query_is_read_only_sql(
     assert "300" in table.stdout
     csv = run_query(data_dir, "SELECT 1 AS a, 'x,y' AS b", "--format", "csv")
     assert csv.stdout.splitlines() == ['"a","b"', '1,"x,y"']
-    for statement in [
-        "DROP TABLE views",
-        "INSERT INTO views (video_id) VALUES ('x')",
-        "ALTER TABLE views DELETE WHERE 1",
-        "CREATE TABLE t (x Int8) ENGINE = Memory",
-        "SET readonly = 0",
-    ]:
-        refused = run_query(data_dir, statement)
-        assert refused.returncode == 1, statement
-        assert "readonly" in refused.stderr, refused.stderr
-    again = run_query(data_dir, "SELECT count() AS n FROM views", "--format", "json")
-    assert int(msgspec.json.decode(again.stdout)["n"]) == 300
+    refused = run_query(data_dir, "DROP TABLE views")
+    assert refused.returncode == 1
+    assert "readonly" in refused.stderr, refused.stderr
+
+    store = AnalyticsStore(data_dir / "analytics", read_only=True)  # as the command opens it
+    try:
+        for statement in [
+            "INSERT INTO views (video_id) VALUES ('x')",
+            "ALTER TABLE views DELETE WHERE 1",
+            "CREATE TABLE t (x Int8) ENGINE = Memory",
+            "SET readonly = 0",
+            "TRUNCATE TABLE views_hourly",
+        ]:
+            with pytest.raises(AnalyticsError, match="readonly"):
+                store.text(statement, "CSV")
+        assert store.text("SELECT count() FROM views", "CSV").strip() == "300"
+    finally:
+        store.close()

@@ -156,6 +156,14 @@ class AnalyticsLoader:
             records = self._read(self._next, None)
             if not records:
                 return 0
+            if records[0].offset > max(self._next, 1):  # offsets start at 1 (SQLite)
+                logger.warning(
+                    "analytics: log records %d..%d were reclaimed before they were loaded"
+                    " (was the service run without analytics?); loading from %d",
+                    self._next,
+                    records[0].offset - 1,
+                    records[0].offset,
+                )
             rows = load_rows(records)
             intent = LoadIntent(
                 self.partition,
