@@ -165,12 +165,13 @@ class AnalyticsLoader:
                     records[0].offset,
                 )
             rows = load_rows(records)
-            intent = LoadIntent(
+            newest = [t for t in (self.loaded_through, rows.newest_event) if t is not None]
+            intent = LoadIntent(  # newest: of everything loaded (older rows are merged away)
                 self.partition,
                 records[0].offset,
                 records[-1].next_offset,
                 rows.count,
-                rows.newest_event,
+                max(newest) if newest else None,
             )
             self.store.record(intent, done=False)
             self._pending = intent

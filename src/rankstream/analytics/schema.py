@@ -16,7 +16,10 @@
   merge, so readers always ``sum()`` (never read a row as final). A projection ordered by
   video keeps one video's trend a short range read.
 - ``load_progress``: two rows per load batch, one written before the batch's rows (which log
-  records it covers), one after them (``done``). See :mod:`rankstream.analytics.loader`.
+  records it covers), one after them (``done``); ``newest_event`` is the newest event time
+  loaded so far. A ReplacingMergeTree by log partition: merges keep only the newest row
+  of each partition, so the table stays small (readers pick the newest row themselves).
+  See :mod:`rankstream.analytics.loader`.
 
 Both data tables keep the hashes of their recent inserted blocks
 (``non_replicated_deduplication_window``): re-inserting a batch with the same
@@ -100,9 +103,10 @@ CREATE TABLE IF NOT EXISTS load_progress (
     events UInt64,
     newest_event Nullable(DateTime64(3, 'UTC')),
     done UInt8,
+    version UInt64 DEFAULT start * 2 + done,
     written DateTime64(3, 'UTC') DEFAULT now64(3)
-) ENGINE = MergeTree
-ORDER BY (log_partition, start)
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY log_partition
 """
 
 

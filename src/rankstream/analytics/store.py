@@ -33,7 +33,8 @@ class AnalyticsError(RankstreamError):
 @dataclass(frozen=True, slots=True)
 class LoadIntent:
     """A load batch as recorded before its rows: log records ``[start, end)`` of
-    ``partition``, how many events they hold and the newest event time among them."""
+    ``partition``, how many events they hold, and the newest event time loaded once they
+    are (among them and every batch before)."""
 
     partition: int
     start: int
@@ -181,7 +182,8 @@ class AnalyticsStore:
         }
 
     def newest_event(self) -> int | None:
-        """The newest event time of every batch recorded (epoch ms), or ``None``."""
+        """The newest event time of every batch recorded (epoch ms), or ``None``. (Rows
+        merged away had no newer one: each row holds the newest of all before it.)"""
         rows = self.query(
             "SELECT toUnixTimestamp64Milli(max(newest_event)) AS t FROM load_progress"
         )
