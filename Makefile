@@ -34,7 +34,7 @@ $(KAFKA_STAMP): services/kafka/pom.xml
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 .PHONY: install
 install: $(STAMP) ## Create .venv and install rankstream with its dev tools
@@ -69,7 +69,8 @@ test: $(STAMP) services ## Lint (ruff), type-check (mypy strict) and run the who
 
 FUZZ_MINUTES ?= 5
 FUZZ_SCALE ?= 5
-FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py
+FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py \
+	tests/analytics/test_queries.py tests/analytics/test_schemathesis.py
 
 .PHONY: fuzz
 fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and Schemathesis suite, budgets x FUZZ_SCALE
@@ -105,6 +106,16 @@ bench-restart: $(STAMP) ## Restart time with 10 million logged events (several m
 .PHONY: bench-cluster
 bench-cluster: $(STAMP) services ## Scale-out on this machine: throughput, freshness, Redis cost, top-k vs partitions (about 5 min)
 	$(BIN)/python benchmarks/bench_cluster.py
+
+.PHONY: bench-analytics
+bench-analytics: $(STAMP) ## Analytics store vs naive PostgreSQL, 50 M views (ROWS=...; installs postgresql; long)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		mkdir -p .services && { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
+	$(BIN)/python benchmarks/bench_analytics.py --rows $(ROWS)
+
+ROWS ?= 50000000
 
 .PHONY: format
 format: $(STAMP) ## Format and auto-fix the code

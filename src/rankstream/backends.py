@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.registry import Collector
@@ -20,7 +21,7 @@ from rankstream.checkpoint import DirectoryCheckpointStore
 from rankstream.config import ServiceConfig
 from rankstream.errors import ConfigError
 from rankstream.idempotency import SqliteIdempotencyStore
-from rankstream.log import SqliteEventLog
+from rankstream.log import LogPosition, SqliteEventLog
 from rankstream.optional import require
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
@@ -28,6 +29,7 @@ from rankstream.serving import Ingest, RankingSource
 from rankstream.store import MetadataStore, SqliteMetadataStore
 
 if TYPE_CHECKING:
+    from rankstream.analytics import Analytics
     from rankstream.worker.runner import Worker
 
 
@@ -41,6 +43,7 @@ class Backends:
     metadata: MetadataStore
     collectors: list[Collector] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    analytics: Analytics | None = None  # the analytics store, where this process keeps one
 
     def close(self) -> None:
         """Close every backend (drain, checkpoint, disconnect), each once."""
@@ -63,6 +66,7 @@ def open_embedded(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
 
     data = config.data_dir
     log = SqliteEventLog(data / "log.sqlite3", config.sync, config.dead_letter_capacity)
+    analytics = open_analytics(config, data / "log.sqlite3") if config.analytics else None
     pipeline = IngestPipeline(
         config.engine_config(),
         log,
@@ -79,15 +83,49 @@ def open_embedded(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
         ),
         clock=clock,
         dead_letters=DeadLetters(config.dead_letter_capacity),
+        retention_floor=None if analytics is None else analytics.loader.retention_floor,
+        listeners=() if analytics is None else (analytics.loader.wake,),
     )
-    pipeline.start()
+    try:
+        pipeline.start()
+    except BaseException:
+        if analytics is not None:
+            analytics.close()
+        raise
     metadata = SqliteMetadataStore(data / "metadata.sqlite3")
-    return Backends(
+    backends = Backends(
         ingest=pipeline,
         rankings=pipeline,
         metadata=metadata,
         collectors=[PipelineCollector(pipeline)],
         closers=[pipeline.close, metadata.close],
+    )
+    if analytics is not None:
+        from rankstream.api.metrics import AnalyticsCollector
+
+        analytics.loader.start()
+        backends.analytics = analytics
+        backends.collectors.append(AnalyticsCollector(analytics.status))
+        checkpoints = pipeline.checkpointer.checkpoints
+        backends.closers.insert(
+            1,
+            lambda: analytics.close(LogPosition({0: min(checkpoints.offsets(0), default=0)})),
+        )
+    return backends
+
+
+def open_analytics(config: ServiceConfig, log_path: Path) -> Analytics:
+    """The embedded analytics store (``data_dir/analytics``) and its loader, recovered
+    (blocks while it finishes a batch a crash interrupted)."""
+    from rankstream.analytics import open_embedded_analytics
+    from rankstream.engine.wire import EventDecoder
+
+    return open_embedded_analytics(
+        config.data_dir / "analytics",
+        log_path,
+        EventDecoder(config.engine_config().measure),
+        config.analytics_ttl_days,
+        config.analytics_batch_rows,
     )
 
 

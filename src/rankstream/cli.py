@@ -303,6 +303,47 @@ def worker(
     running.run()
 
 
+analytics = typer.Typer(no_args_is_help=True)
+app.add_typer(analytics, name="analytics", help="The analytics store (ClickHouse SQL).")
+
+QUERY_FORMATS = {"table": "PrettyCompactMonoBlock", "csv": "CSVWithNames", "json": "JSONEachRow"}
+"""``analytics query --format`` -> the ClickHouse output format printed."""
+
+
+@analytics.command("query")
+@with_settings
+def analytics_query(
+    settings: ServiceConfig,
+    sql: Annotated[
+        str,
+        typer.Argument(help="One ClickHouse SELECT (tables: views, views_hourly, load_progress)."),
+    ],
+    output: Annotated[
+        Literal["table", "csv", "json"],
+        typer.Option("--format", help="table, csv (with a header) or json (one object a row)."),
+    ] = "table",
+) -> None:
+    """Run read-only SQL against the analytics store in --data-dir and print the result.
+
+    The store is opened in ClickHouse's read-only mode: ClickHouse itself refuses writes,
+    DDL and leaving that mode. A store is open in one process at a time: while the service
+    runs, ask its /analytics API instead."""
+    from rankstream.analytics import AnalyticsError, AnalyticsStore
+
+    try:
+        store = AnalyticsStore(settings.data_dir / "analytics", read_only=True)
+    except AnalyticsError as exc:
+        typer.echo(f"rankstream: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        sys.stdout.write(store.text(sql, QUERY_FORMATS[output]))
+    except AnalyticsError as exc:
+        typer.echo(f"rankstream: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+
+
 @app.command()
 def generate(
     target: Annotated[str, typer.Option(help="http://host:port, or kafka://host:port/topic.")],

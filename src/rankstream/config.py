@@ -227,6 +227,25 @@ class ServiceConfig(BaseSettings):
         " partitions move after it).",
     )
 
+    analytics: bool = Field(
+        default=True,
+        description="Embedded: keep every accepted event in the analytics store (chDB, in"
+        " data_dir/analytics) and serve /analytics/*.",
+    )
+    analytics_ttl_days: int = Field(
+        default=730,
+        ge=0,
+        le=36_500,
+        description="Days of raw and hourly analytics rows kept, by event time; 0 keeps"
+        " them for ever.",
+    )
+    analytics_batch_rows: int = Field(
+        default=100_000,
+        ge=1,
+        le=1_000_000,
+        description="Most events the analytics loader inserts at once.",
+    )
+
     if not TYPE_CHECKING:  # mypy keeps the keyword signature pydantic derives from the fields
 
         def __init__(self, **values: Any) -> None:

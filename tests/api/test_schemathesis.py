@@ -60,10 +60,19 @@ def _config(token: str | None = None) -> schemathesis.Config:
 
 def _app(name: str, **settings: Any) -> Starlette:
     # Loaded at import: Schemathesis' fixture-based loader does not support pytest 9.2 yet.
+    # Without the analytics store: these apps live for the whole session, and a process
+    # holds one chDB store at a time (the analytics operations have their own run,
+    # tests/analytics/test_schemathesis.py, against a service process).
     data = Path(tempfile.mkdtemp(prefix=f"rankstream-{name}-"))
     atexit.register(shutil.rmtree, data, ignore_errors=True)
     return create_app(
-        ServiceConfig(data_dir=data / "data", sync="NORMAL", max_events_per_request=50, **settings)
+        ServiceConfig(
+            data_dir=data / "data",
+            sync="NORMAL",
+            max_events_per_request=50,
+            analytics=False,
+            **settings,
+        )
     )
 
 
@@ -73,10 +82,12 @@ APPS = {
         "guarded", write_token=(SecretStr(WRITE_TOKEN),), read_token=(SecretStr(READ_TOKEN),)
     ),
 }
-open_api = schemathesis.openapi.from_asgi("/openapi.json", APPS["open"], config=_config())
+open_api = schemathesis.openapi.from_asgi("/openapi.json", APPS["open"], config=_config()).exclude(
+    path_regex="^/analytics/"
+)
 guarded_api = schemathesis.openapi.from_asgi(
     "/openapi.json", APPS["guarded"], config=_config(WRITE_TOKEN)
-)
+).exclude(path_regex="^/analytics/")
 
 
 @open_api.parametrize()

@@ -135,6 +135,22 @@ class PartitionProgress(msgspec.Struct):
     published_age_ms: int | None
 
 
+class AnalyticsStatus(msgspec.Struct):
+    """The analytics loader and store: the log position loaded up to (partition -> next
+    offset), log records not loaded yet, the newest event time loaded (epoch ms), events
+    loaded since start, raw rows held, bytes on disk, failed loads since start and the
+    last failure (``null`` once a load succeeds again)."""
+
+    loaded: dict[int, int]
+    lag_records: int
+    loaded_through: int | None
+    events_loaded: int
+    rows: int
+    bytes: int
+    failures: int
+    problem: str | None
+
+
 class StatusAnswer(msgspec.Struct, omit_defaults=True):
     """Counters and positions of the running service. The embedded service fills every
     field; a scale-out API replica fills ``partitions`` and its own counters instead of the
@@ -159,3 +175,4 @@ class StatusAnswer(msgspec.Struct, omit_defaults=True):
     memory: dict[str, int] | None = None
     failure: str | None = None
     partitions: list[PartitionProgress] | None = None
+    analytics: AnalyticsStatus | None = None

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rankstream import __version__
-from rankstream.api import docs, monitoring, videos, views
+from rankstream.api import analytics, docs, monitoring, videos, views
 from rankstream.api.errors import ApiError
 from rankstream.api.middleware import ErrorBoundary
 from rankstream.api.openapi import build_openapi, docs_page
@@ -41,6 +41,7 @@ def operations(config: ServiceConfig) -> list[Operation]:
         *views.operations(config, windows),
         *videos.operations(),
         *monitoring.operations(),
+        *analytics.operations(config),
         *docs.operations(),
     ]
 

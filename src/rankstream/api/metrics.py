@@ -82,6 +82,45 @@ class PipelineCollector(Collector):
         )
 
 
+class AnalyticsCollector(Collector):
+    """The analytics loader's lag and progress and the store's size, read at scrape time
+    from ``status`` (:meth:`rankstream.analytics.Analytics.status`)."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        status = self.status()
+        yield GaugeMetricFamily(
+            "rankstream_analytics_lag_records",
+            "Log records not yet loaded into the analytics store.",
+            value=status["lag_records"],
+        )
+        yield CounterMetricFamily(
+            "rankstream_analytics_events_loaded",
+            "Events loaded into the analytics store since start.",
+            value=status["events_loaded"],
+        )
+        yield CounterMetricFamily(
+            "rankstream_analytics_load_failures",
+            "Analytics loads that failed (each is retried).",
+            value=status["failures"],
+        )
+        yield GaugeMetricFamily(
+            "rankstream_analytics_loaded_through_ms",
+            "Newest event time loaded into the analytics store (epoch ms).",
+            value=status["loaded_through"] or 0,
+        )
+        yield GaugeMetricFamily(
+            "rankstream_analytics_rows", "Raw views held by the analytics store.", status["rows"]
+        )
+        yield GaugeMetricFamily(
+            "rankstream_analytics_store_bytes",
+            "Bytes on disk of the analytics store's tables.",
+            status["bytes"],
+        )
+
+
 class ReplicaCollector(Collector):
     """A scale-out API replica's figures: events produced, failed deliveries, and every
     partition's lag and ranking age from what its worker last published."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import msgspec
@@ -39,6 +40,9 @@ async def get_status(call: Call) -> Response:
     status = state.ingest.status()
     status["videos_with_metadata"] = len(state.metadata)
     status["dead_letters"] = len(state.ingest.dead_letters)
+    analytics = state.backends.analytics
+    if analytics is not None:
+        status["analytics"] = await asyncio.to_thread(analytics.status)
     return Response(msgspec.json.encode(msgspec.convert(status, StatusAnswer)), media_type=JSON)
 
 
