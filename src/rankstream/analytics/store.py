@@ -111,7 +111,8 @@ class AnalyticsStore:
         if self._session is None:
             raise AnalyticsError("the analytics store is closed")
         try:
-            return self._session.query(sql, output_format, params=dict(params or {}))
+            values = {k: _escaped(v) for k, v in (params or {}).items()}
+            return self._session.query(sql, output_format, params=values)
         except Exception as exc:  # chDB raises RuntimeError / ChdbError with ClickHouse's text
             raise AnalyticsError(_first_line(exc)) from None
 
@@ -210,3 +211,13 @@ def _checked_token(token: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _escaped(value: int | str) -> int | str:
+    """A query parameter as ClickHouse reads it: string values are parsed in its escaped
+    (TabSeparated) format, so a backslash, tab, newline, CR or NUL must be escaped to
+    arrive as itself (a trailing backslash was an error, and ``\\t`` a tab)."""
+    return value.translate(_ESCAPES) if isinstance(value, str) else value
