@@ -37,7 +37,7 @@ from rankstream.errors import InvalidQuery
 IntArray = npt.NDArray[np.int64]
 Filter = tuple[str | None, str | None]  # (category, region); None: any
 _RESULT_CACHE_SIZE = 4096
-_BATCHED_SCOPE_SIZE = 4096  # series: scopes this small are ranked together by top_k_many
+_BATCHED_SCOPE_SIZE = 4096  # series: scopes this small are ranked together (top_k_columns)
 
 
 def _check_filter(category: str | None, region: str | None) -> None:
