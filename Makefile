@@ -81,7 +81,7 @@ fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and 
 	done; echo "== fuzz: $$round rounds in $(FUZZ_MINUTES) min, no failure"
 
 .PHONY: bench
-bench: bench-engine bench-http bench-restart bench-cluster ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+bench: bench-engine bench-http bench-restart bench-cluster bench-publish ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory (about 2 min)
@@ -104,8 +104,12 @@ bench-restart: $(STAMP) ## Restart time with 10 million logged events (several m
 	$(BIN)/python benchmarks/bench_restart.py
 
 .PHONY: bench-cluster
-bench-cluster: $(STAMP) services ## Scale-out on this machine: throughput, freshness, Redis cost, top-k vs partitions (about 5 min)
+bench-cluster: $(STAMP) services ## Scale-out on this machine: throughput, freshness, Redis cost, top-k vs partitions (about 25 min)
 	$(BIN)/python benchmarks/bench_cluster.py
+
+.PHONY: bench-publish
+bench-publish: $(STAMP) ## One partition's publish rounds in-process (scale-out's costliest step; ~1 min)
+	$(BIN)/python benchmarks/bench_publish.py
 
 .PHONY: bench-analytics
 bench-analytics: $(STAMP) ## Analytics store vs naive PostgreSQL, 50 M views (ROWS=...; installs postgresql; long)
