@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from rankstream.devservices.ports import free_port
+
 LOG_TAIL_LINES = 40
 
 _running: set[subprocess.Popen[bytes]] = set()
@@ -148,9 +150,25 @@ class OneProcessService:
     service_name = "the service"
     _process: ServiceProcess | None = None
 
+    def __init__(self, work_dir: Path, *, start_timeout: float = 30.0) -> None:
+        """Files under ``work_dir``; one free loopback ``port``, kept across restarts."""
+        self.work_dir = work_dir
+        self.start_timeout = start_timeout
+        self.port = free_port()
+        self._process = None
+
     def start(self) -> Self:
         """Start the process and wait until it answers; raises :class:`ServiceStartError`."""
         raise NotImplementedError
+
+    def _launch(self, command: Sequence[str], log_name: str, ready: Callable[[], bool]) -> None:
+        """Run ``command`` (output to ``work_dir / log_name``) and block until ``ready``;
+        refuses to start a second process while one runs."""
+        if self._process is not None and self._process.running:
+            raise RuntimeError(f"{self.service_name} is already running")
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._process = ServiceProcess(self.service_name, command, self.work_dir / log_name)
+        self._process.start(ready, self.start_timeout)
 
     def pause(self) -> None:
         """SIGSTOP: connections stay open but nothing is answered (clients see time-outs,

@@ -19,7 +19,7 @@ from rankstream.devservices._process import (
     log_tail,
     wait_until,
 )
-from rankstream.devservices.ports import LOOPBACK, free_port, free_ports
+from rankstream.devservices.ports import LOOPBACK, free_ports
 
 try:
     import redis
@@ -57,12 +57,6 @@ class RedisServer(OneProcessService):
 
     service_name = "redis-server"
 
-    def __init__(self, work_dir: Path, *, start_timeout: float = 30.0) -> None:
-        self.work_dir = work_dir
-        self.start_timeout = start_timeout
-        self.port = free_port()
-        self._process: ServiceProcess | None = None
-
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:PORT/0``."""
@@ -70,9 +64,6 @@ class RedisServer(OneProcessService):
 
     def start(self) -> RedisServer:
         """Start and block until it answers PING; raises :class:`ServiceStartError`."""
-        if self._process is not None and self._process.running:
-            raise RuntimeError("this RedisServer is already running")
-        self.work_dir.mkdir(parents=True, exist_ok=True)
         command = [
             _binary("redis-server"),
             "--port",
@@ -83,8 +74,7 @@ class RedisServer(OneProcessService):
             "--dir",
             str(self.work_dir),
         ]
-        self._process = ServiceProcess("redis-server", command, self.work_dir / "redis.log")
-        self._process.start(lambda: _answers_ping(self.port), self.start_timeout)
+        self._launch(command, "redis.log", lambda: _answers_ping(self.port))
         return self
 
     def client(self) -> redis.Redis:

@@ -21,11 +21,10 @@ from __future__ import annotations
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rankstream.devservices._process import OneProcessService, ServiceProcess
-from rankstream.devservices.ports import LOOPBACK, free_port, port_open
+from rankstream.devservices._process import OneProcessService
+from rankstream.devservices.ports import LOOPBACK, port_open
 
 try:
     import boto3
@@ -51,12 +50,6 @@ class S3Server(OneProcessService):
 
     service_name = "the moto S3 server"
 
-    def __init__(self, work_dir: Path, *, start_timeout: float = 30.0) -> None:
-        self.work_dir = work_dir
-        self.start_timeout = start_timeout
-        self.port = free_port()
-        self._process: ServiceProcess | None = None
-
     @property
     def endpoint_url(self) -> str:
         """``http://127.0.0.1:PORT``, for boto3's ``endpoint_url``."""
@@ -65,12 +58,8 @@ class S3Server(OneProcessService):
     def start(self) -> S3Server:
         """Start (empty) and block until moto answers HTTP; raises
         :class:`~rankstream.devservices.ServiceStartError` with the log tail."""
-        if self._process is not None and self._process.running:
-            raise RuntimeError("this S3Server is already running")
-        self.work_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
-        self._process = ServiceProcess("moto S3 server", command, self.work_dir / "moto.log")
-        self._process.start(self._answers, self.start_timeout)
+        self._launch(command, "moto.log", self._answers)
         return self
 
     def _answers(self) -> bool:
