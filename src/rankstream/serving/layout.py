@@ -67,7 +67,6 @@ class Manifest(msgspec.Struct, frozen=True):
     depth: int
 
 
-_generations = msgspec.msgpack.Decoder(list[Generation])
 _generation_heads = msgspec.msgpack.Decoder(
     list[tuple[int | None, int | None, msgspec.Raw, msgspec.Raw]]
 )
@@ -114,11 +113,6 @@ def manifest_key(board: str, partition: int) -> str:
 def encode_generations(generations: Sequence[Generation]) -> bytes:
     """The value of a ranking key."""
     return _encoder.encode(list(generations))
-
-
-def decode_generations(data: bytes) -> list[Generation]:
-    """The generations in a ranking key's value."""
-    return _generations.decode(data)
 
 
 def decode_generation(data: bytes, bounds: Bounds) -> Generation | None:
