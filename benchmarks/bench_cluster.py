@@ -409,7 +409,7 @@ def zincrby_baseline(server: RedisServer, values: list[bytes]) -> dict[str, floa
 
 def kafka_ceiling(
     broker: KafkaBroker, partitions: int, work: Path, keys: list[bytes], values: list[bytes]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """What Kafka alone carries on this machine: the same events produced the same way to a
     new topic of ``partitions``, consumed and decoded by two bare consumer-group members
     (no engine, no Redis); the clock stops when both together decoded every event."""
@@ -429,15 +429,22 @@ def kafka_ceiling(
     try:
         time.sleep(8)  # both members joined (session.timeout.ms 6000) before the clock starts
         producer = Producer(producer_config(broker.bootstrap.split("/")[0]))
+        pids = {c.name: c.process.pid for c in children if c.process is not None}
+        pids["broker"] = broker._process.process.pid  # type: ignore[union-attr]
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        producer_cpu = time.process_time()
         started = time.monotonic()
         produce_all(producer, topic, keys, values)
         produced = time.monotonic()
+        producer_cpu = time.process_time() - producer_cpu
         deadline = started + 600
         while sum(int(p.read_text() or 0) for p in stats) < len(values):
             if time.monotonic() > deadline:
                 raise TimeoutError("the bare consumers did not decode every event in 600 s")
             time.sleep(0.02)
         elapsed = time.monotonic() - started
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu["bench (producer)"] = producer_cpu
     finally:
         for child in children:
             child.stop(grace=30)
@@ -445,6 +452,7 @@ def kafka_ceiling(
         "events": len(values),
         "events_per_s": len(values) / elapsed,
         "producer_events_per_s": len(values) / (produced - started),
+        "cpu_seconds": cpu,
     }
 
 
@@ -559,6 +567,12 @@ def summary(report: dict[str, Any]) -> None:
         f"{ceiling['events_per_s']:,.0f} ev/s "
         f"(producer alone {ceiling['producer_events_per_s']:,.0f})"
     )
+    cpu = ceiling["cpu_seconds"]
+    per_event = 1e6 * sum(cpu.values()) / ceiling["events"]
+    print(
+        f"   CPU s: {', '.join(f'{k} {v:.2f}' for k, v in cpu.items())}; "
+        f"{per_event:.1f} us of CPU per event"
+    )
     for partitions, f in report["partitions"].items():
         print(
             f"P={partitions}: end-to-end {f['events_per_s']:,.0f} ev/s "
@@ -577,7 +591,11 @@ def summary(report: dict[str, Any]) -> None:
         steps = ", ".join(f"{k[:-8]} {v:.1f}" for k, v in f["worker_seconds"].items())
         print(f"   worker seconds during throughput (both): {steps}")
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in f["cpu_seconds"].items())
-        print(f"   CPU s during throughput ({f['end_to_end_s']:.1f} s wall): {cpu}")
+        per_event = 1e6 * sum(f["cpu_seconds"].values()) / f["events"]
+        print(
+            f"   CPU s during throughput ({f['end_to_end_s']:.1f} s wall): {cpu}; "
+            f"{per_event:.1f} us of CPU per event"
+        )
 
 
 if __name__ == "__main__":
