@@ -10,12 +10,13 @@ import re
 from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from rankstream.engine.measure import VIEWS, Measure
+from rankstream.engine.measure import MAX_QUANTITY, VIEWS, Measure
 from rankstream.errors import InvalidEvent
 
 MAX_ID_CHARS = 256
@@ -118,20 +119,52 @@ def parse_event(obj: object, measure: Measure = VIEWS) -> ViewEvent:
     timestamp = parse_timestamp(raw_ts, ts_name)
     quantity = 1
     if measure.quantity_field is not None:
-        raw_q = obj.get(measure.quantity_field)
-        if isinstance(raw_q, bool) or not isinstance(raw_q, int) or raw_q < 0:
-            raise InvalidEvent(measure.quantity_field, "must be a non-negative integer")
-        quantity = raw_q
-    known = {id_name, ts_name, "category", "region", "event_id"}
+        quantity = parse_quantity(obj.get(measure.quantity_field), measure)
+    labels = [_optional_text(obj, name, MAX_LABEL_CHARS) for name in measure.scope_fields]
+    labels += [None] * (2 - len(labels))
+    known = {id_name, ts_name, *measure.scope_fields, "event_id"}
     return ViewEvent(
         video_id=video_id,
         timestamp=timestamp,
-        category=_optional_text(obj, "category", MAX_LABEL_CHARS),
-        region=_optional_text(obj, "region", MAX_LABEL_CHARS),
+        category=labels[0],
+        region=labels[1],
         event_id=_optional_text(obj, "event_id", MAX_EVENT_ID_CHARS),
         quantity=quantity,
         extra={k: v for k, v in obj.items() if k not in known},
     )
+
+
+def parse_quantity(value: object, measure: Measure) -> int:
+    """The measure's quantity of one event in scaled units (``value * 10**scale``): a
+    non-negative integer if the scale is 0; else a non-negative number or decimal string
+    (``19.99`` or ``"19.99"``) with at most ``quantity_scale`` decimal places; at most
+    :data:`~rankstream.engine.measure.MAX_QUANTITY` scaled units. A float is read by its
+    shortest representation (``19.99``); decoders that see the JSON text read it exactly."""
+    name = measure.quantity_field or "quantity"
+    scale = measure.quantity_scale
+    if value is None:
+        raise InvalidEvent(name, "is required")
+    if scale == 0:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidEvent(name, "must be a non-negative integer")
+        scaled = value
+    else:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+            raise InvalidEvent(name, f"must be a non-negative number, got {_type_name(value)}")
+        try:
+            exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        except InvalidOperation:
+            raise InvalidEvent(name, "must be a number or a decimal string") from None
+        if not exact.is_finite() or exact < 0:
+            raise InvalidEvent(name, "must be a non-negative number")
+        shifted = exact.scaleb(scale)
+        if shifted != shifted.to_integral_value():
+            raise InvalidEvent(name, f"must have at most {scale} decimal places")
+        scaled = int(shifted)
+    if scaled > MAX_QUANTITY:
+        limit = Decimal(MAX_QUANTITY).scaleb(-scale)
+        raise InvalidEvent(name, f"must be at most {limit:f}")
+    return scaled
 
 
 @dataclass(slots=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from msgspec import UNSET, Meta, UnsetType
 
 from rankstream.engine.events import (
@@ -28,7 +30,7 @@ from rankstream.engine.events import (
     parse_event,
     parse_timestamp,
 )
-from rankstream.engine.measure import Measure
+from rankstream.engine.measure import MAX_QUANTITY, Measure
 from rankstream.errors import InvalidEvent
 
 _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
@@ -59,24 +61,50 @@ class EventDecoder:
 
     def __init__(self, measure: Measure) -> None:
         self.measure = measure
-        self._id_names = (measure.entity_field, *measure.entity_aliases)
+        # Struct attributes have fixed names, renamed to the measure's field names on the wire.
+        names = (measure.entity_field, *measure.entity_aliases)
+        self._id_names = tuple(f"id{n}" for n in range(len(names)))
+        self._scopes = tuple(f"scope{n}" for n in range(len(measure.scope_fields)))
+        rename = dict(zip(self._id_names, names, strict=True))
+        rename |= dict(zip(self._scopes, measure.scope_fields, strict=True))
         fields: list[tuple[str, Any, Any]] = [
             (name, _Id | UnsetType, UNSET) for name in self._id_names
         ]
         fields += [
             ("timestamp", int | str | UnsetType, UNSET),
             ("ts", int | str | UnsetType, UNSET),
-            ("category", _Label | None, None),
-            ("region", _Label | None, None),
+            *((scope, _Label | None, None) for scope in self._scopes),
             ("event_id", _EventId | None, None),
         ]
         if measure.quantity_field is not None:
-            fields.append((measure.quantity_field, _Quantity, msgspec.NODEFAULT))  # required
-        wire = msgspec.defstruct("ViewEvent", fields, kw_only=True, forbid_unknown_fields=False)
+            rename["quantity"] = measure.quantity_field
+            kind = _Quantity if measure.quantity_scale == 0 else int | Decimal
+            fields.append(("quantity", kind, msgspec.NODEFAULT))  # required
+        wire = msgspec.defstruct(
+            "ViewEvent", fields, kw_only=True, forbid_unknown_fields=False, rename=rename
+        )
         self.wire_type: Any = wire
         """The msgspec type of one event on the wire (documented in the OpenAPI schema)."""
         self._decoder = msgspec.json.Decoder(wire)
         self._list_decoder = msgspec.json.Decoder(list[wire])  # type: ignore[valid-type]
+
+    def _labels(self, events: list[Any]) -> tuple[list[Any] | None, list[Any] | None]:
+        """The two label columns (``None`` where the measure has no such scope field)."""
+        columns = [list(map(attrgetter(scope), events)) for scope in self._scopes]
+        return (columns[0] if columns else None, columns[1] if len(columns) > 1 else None)
+
+    def _quantities(self, raw: list[Any]) -> npt.NDArray[np.int64] | None:
+        """Scaled integer quantities, or ``None`` if one is out of range or has more decimal
+        places than the measure keeps (then the one-by-one path explains)."""
+        scale = self.measure.quantity_scale
+        if scale:
+            scaled = [Decimal(q).scaleb(scale) for q in raw]
+            if any(not q.is_finite() or q != q.to_integral_value() for q in scaled):
+                return None
+            raw = [int(q) for q in scaled]
+        if any(not 0 <= q <= MAX_QUANTITY for q in raw):
+            return None
+        return np.asarray(raw, dtype=np.int64)
 
     def decode(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
         """Validate every event; invalid ones never stop valid ones."""
@@ -104,38 +132,37 @@ class EventDecoder:
             return None
         if len(timestamps) and (timestamps.min() < 0 or timestamps.max() >= MAX_TIMESTAMP_MS):
             return None
-        categories = list(map(attrgetter("category"), events))
-        regions = list(map(attrgetter("region"), events))
+        categories, regions = self._labels(events)
         event_ids = list(map(attrgetter("event_id"), events))
         for column in (ids, categories, regions, event_ids):
-            if FORBIDDEN_CHARACTERS.search("".join(filter(None, column))):
+            if column is not None and FORBIDDEN_CHARACTERS.search("".join(filter(None, column))):
                 return None
-        field = self.measure.quantity_field
+        quantities = None
+        if self.measure.quantity_field is not None:
+            quantities = self._quantities(list(map(attrgetter("quantity"), events)))
+            if quantities is None:
+                return None
         batch = EventBatch(
             video_ids=ids,
             timestamps=timestamps,
             categories=categories,
             regions=regions,
             event_ids=event_ids,
-            quantities=None
-            if field is None
-            else np.asarray([getattr(e, field) for e in events], dtype=np.int64),
+            quantities=quantities,
         )
         return DecodedEvents(batch, kept, list(range(len(kept))), [])
 
     def _decode_one_by_one(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
         ids: list[str] = []
         stamps: list[int] = []
-        categories: list[str | None] = []
-        regions: list[str | None] = []
-        event_ids: list[str | None] = []
+        valid: list[Any] = []
         quantities: list[int] = []
         kept: list[bytes] = []
         positions: list[int] = []
         errors: list[tuple[int, str, str, bytes]] = []
         decode = self._decoder.decode
         id_names = self._id_names
-        quantity_field = self.measure.quantity_field
+        counted = self.measure.quantity_field is not None
         for index, raw in enumerate(raws):
             data = bytes(raw)
             try:
@@ -148,20 +175,27 @@ class EventDecoder:
                     stamp = parse_timestamp(stamp)
                 elif not 0 <= stamp < MAX_TIMESTAMP_MS:
                     raise ValueError("range")
+                quantity = self._quantities([event.quantity]) if counted else None
+                if counted and quantity is None:
+                    raise ValueError("quantity")
             except (msgspec.DecodeError, ValueError, InvalidEvent, RecursionError):
                 errors.append(self._explain(index, data))
                 continue
             ids.append(present[0])
             stamps.append(stamp)
-            categories.append(event.category)
-            regions.append(event.region)
-            event_ids.append(event.event_id)
-            if quantity_field is not None:
-                quantities.append(getattr(event, quantity_field))
+            valid.append(event)
+            if quantity is not None:
+                quantities.append(int(quantity[0]))
             kept.append(data)
             positions.append(index)
+        categories, regions = self._labels(valid)
+        event_ids = list(map(attrgetter("event_id"), valid))
         columns = (ids, categories, regions, event_ids)
-        if any(FORBIDDEN_CHARACTERS.search("".join(c for c in col if c)) for col in columns):
+        if any(
+            FORBIDDEN_CHARACTERS.search("".join(c for c in col if c))
+            for col in columns
+            if col is not None
+        ):
             return self._without_control_characters(raws, positions, errors)
         batch = EventBatch(
             video_ids=ids,
@@ -169,7 +203,7 @@ class EventDecoder:
             categories=categories,
             regions=regions,
             event_ids=event_ids,
-            quantities=None if quantity_field is None else np.asarray(quantities, np.int64),
+            quantities=np.asarray(quantities, np.int64) if counted else None,
         )
         return DecodedEvents(batch, kept, positions, errors)
 
