@@ -393,6 +393,15 @@ class TopKEngine:
         """
         return self._rankings.top_k(window, k, category, region)
 
+    def values_of(
+        self, windows: Sequence[str], category: str | None = None, region: str | None = None
+    ) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
+        """Every entity of a scope with a non-zero value in any of ``windows``, and its value
+        in each (one array per window, aligned with the ids; the windows' bounds are those
+        :meth:`top_k` states). Unordered. Same errors as :meth:`top_k`. For questions the
+        ranking does not answer by itself (rising entities, a group's total)."""
+        return self._rankings.values_of(windows, category, region)
+
     def top_k_columns(
         self, window: str, k: int, filters: Sequence[tuple[str | None, str | None]]
     ) -> list[RankedColumns]:

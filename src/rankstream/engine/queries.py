@@ -156,6 +156,20 @@ class Rankings:
                 results[position] = RankedColumns(ids[lo:hi], counts[lo:hi])
         return [r for r in results if r is not None]
 
+    def values_of(
+        self, windows: Sequence[str], category: str | None, region: str | None
+    ) -> tuple[list[str], list[IntArray]]:
+        """See :meth:`TopKEngine.values_of <rankstream.engine.core.TopKEngine.values_of>`."""
+        indexes = [self._checked(window, 1) for window in windows]
+        _check_filter(category, region)
+        scope = self._tables.scope_for(category, region)
+        if scope is None or self._counts.now is None:
+            return [], [np.zeros(0, np.int64) for _ in windows]
+        members = self._members_of(scope)
+        values = [self._counts.windows[i].values.view[members] for i in indexes]
+        held = np.flatnonzero(np.any(np.vstack(values), axis=0)) if values else members[:0]
+        return self._tables.video_ids(members[held]), [v[held] for v in values]
+
     def _small_scopes(self) -> list[bool]:
         """By scope code: has it at most ``_BATCHED_SCOPE_SIZE`` series? (Counts kept up to
         date by counting only the series created since the last call.)"""

@@ -1,0 +1,33 @@
+"""Named leaderboards: any entity, counted or summed, scoped and filtered, from one stream.
+
+- :mod:`.spec`: the declarations (fields, boards), checked at start-up;
+- :mod:`.board_set`: one engine per board, one accept-or-refuse decision per event;
+- :mod:`.questions`: rising entities and group leaders, beyond each board's top k.
+"""
+
+from rankstream.boards.board_set import INVALID, BoardSet, Ingested
+from rankstream.boards.questions import Leaders, Rising, leaders, rising
+from rankstream.boards.spec import (
+    VIDEOS,
+    VIEW_FIELDS,
+    BoardSpec,
+    Filter,
+    parse_boards,
+    parse_window,
+)
+
+__all__ = [
+    "INVALID",
+    "VIDEOS",
+    "VIEW_FIELDS",
+    "BoardSet",
+    "BoardSpec",
+    "Filter",
+    "Ingested",
+    "Leaders",
+    "Rising",
+    "leaders",
+    "parse_boards",
+    "parse_window",
+    "rising",
+]

@@ -1,0 +1,270 @@
+"""Many leaderboards fed by one stream: one engine per board, one decision per event.
+
+Each event is offered to every board whose filter it matches, and decoded by that board's
+rules (its entity, scope and summed fields). Then, for an event arriving at ``wall_time``:
+
+1. it is **invalid** if it fits no board (the reason is the first selecting board's, or
+   that no board's filter matches);
+2. **too new**, **duplicate** (its ``event_id`` is remembered by a board it fits) or **over
+   capacity** (it would add an entity, label or cell beyond a limit of a board it fits), by
+   the rules of :mod:`rankstream.engine.screening`, applied on every board it fits;
+3. **accepted** otherwise, and then counted on *every* board it fits, never on some only:
+   an event one board refuses is refused, so a log of accepted events replays to the same
+   counts on every board (:meth:`BoardSet.replay`).
+
+Each board's engine is an ordinary :class:`~rankstream.engine.TopKEngine` with the board's
+windows and :class:`~rankstream.engine.measure.Measure`; its two label slots hold the board's
+scope fields. Pure: time is passed in, nothing is read from the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from rankstream.boards.spec import BoardSpec
+from rankstream.engine import (
+    ACCEPTED,
+    DUPLICATE,
+    OVER_CAPACITY,
+    TOO_NEW,
+    EngineConfig,
+    EventBatch,
+    TopKEngine,
+    TopKResult,
+)
+from rankstream.engine.screening import Screening
+from rankstream.engine.wire import EventDecoder
+from rankstream.errors import InvalidQuery, SnapshotError
+
+INVALID = 4
+"""Event status: it fits no board (the reason says why)."""
+
+StatusArray = npt.NDArray[np.int8]
+Reason = tuple[str, str]  # (field, message)
+_NO_BOARD: Reason = ("event", "event: matches no leaderboard's filter")
+# An event refused on any board it fits is refused: too new over duplicate over capacity.
+_PRIORITY = np.zeros(5, dtype=np.int8)
+_PRIORITY[[ACCEPTED, OVER_CAPACITY, DUPLICATE, TOO_NEW]] = [0, 1, 2, 3]
+_BY_PRIORITY = np.array([ACCEPTED, OVER_CAPACITY, DUPLICATE, TOO_NEW], dtype=np.int8)
+
+
+@dataclass(slots=True)
+class Route:
+    """Which events fit one board: their rows in the request and their decoded batch."""
+
+    rows: list[int]
+    batch: EventBatch
+
+
+@dataclass(slots=True)
+class Ingested:
+    """What :meth:`BoardSet.ingest` decided: a status per event, a reason per refused one
+    that is :data:`INVALID` or :data:`~rankstream.engine.OVER_CAPACITY`, and how many events
+    each board counted."""
+
+    status: StatusArray
+    reasons: dict[int, Reason] = field(default_factory=dict)
+    counted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return int(np.count_nonzero(self.status == ACCEPTED))
+
+
+class BoardSet:
+    """The engines of the declared boards (see the module docstring). ``config`` gives the
+    settings every board shares (skew, de-dup, capacity limits); windows and measure are
+    each board's own."""
+
+    def __init__(
+        self,
+        boards: Sequence[BoardSpec],
+        config: EngineConfig | None = None,
+        engines: Mapping[str, TopKEngine] | None = None,
+    ) -> None:
+        base = config or EngineConfig()
+        self.boards = {b.name: b for b in boards}
+        self.configs = {
+            b.name: dataclasses.replace(base, windows=b.windows, measure=b.engine_measure)
+            for b in boards
+        }
+        for engine_config in self.configs.values():
+            engine_config.validate()
+        self.engines = {
+            name: (engines or {}).get(name) or TopKEngine(c) for name, c in self.configs.items()
+        }
+        self._decoders = {name: EventDecoder(c.measure) for name, c in self.configs.items()}
+        fields = sorted({b.filter.field for b in boards if b.filter is not None})
+        self._filter_fields = fields
+        self._filter_decoder = (
+            msgspec.json.Decoder(
+                list[  # type: ignore[misc]
+                    msgspec.defstruct(
+                        "Selected",
+                        [(f"f{n}", Any, None) for n in range(len(fields))],
+                        rename={f"f{n}": name for n, name in enumerate(fields)},
+                    )
+                ]
+            )
+            if fields
+            else None
+        )
+
+    # ------------------------------------------------------------------ routing
+
+    def route(self, raws: Sequence[bytes]) -> tuple[dict[str, Route], dict[int, Reason]]:
+        """Each board's fitting events, and a reason for each event that fits none."""
+        selected = self._selected(raws)
+        routes: dict[str, Route] = {}
+        first_reason: dict[int, Reason] = {}
+        fits = np.zeros(len(raws), dtype=bool)
+        for name, spec in self.boards.items():
+            rows = selected[name] if spec.filter is not None else range(len(raws))
+            decoded = self._decoders[name].decode([raws[r] for r in rows])
+            chosen = [rows[p] for p in decoded.positions]
+            fits[chosen] = True
+            for position, reason_field, message, _ in decoded.errors:
+                first_reason.setdefault(rows[position], (reason_field, message))
+            routes[name] = Route(chosen, decoded.batch)
+        unfit = {row: first_reason.get(row, _NO_BOARD) for row in np.flatnonzero(~fits).tolist()}
+        return routes, unfit
+
+    def _selected(self, raws: Sequence[bytes]) -> dict[str, list[int]]:
+        """Rows each filtered board selects (events that are not JSON objects: none)."""
+        if self._filter_decoder is None:
+            return {}
+        values = self._filter_values(raws)
+        selected: dict[str, list[int]] = {}
+        for name, spec in self.boards.items():
+            if spec.filter is None:
+                continue
+            column = values[self._filter_fields.index(spec.filter.field)]
+            matches = spec.filter.matches
+            selected[name] = [row for row, value in enumerate(column) if matches(value)]
+        return selected
+
+    def _filter_values(self, raws: Sequence[bytes]) -> list[list[Any]]:
+        """The filter fields of every event, one column per field (``None``: absent, or
+        the event is not a JSON object)."""
+        assert self._filter_decoder is not None
+        width = len(self._filter_fields)
+        try:
+            events = self._filter_decoder.decode(b"[" + b",".join(map(bytes, raws)) + b"]")
+            rows = [[getattr(e, f"f{n}") for n in range(width)] for e in events]
+        except (msgspec.DecodeError, RecursionError):
+            rows = []
+            one = msgspec.json.Decoder(self._filter_decoder.type.__args__[0])
+            for raw in raws:
+                try:
+                    event = one.decode(bytes(raw))
+                    rows.append([getattr(event, f"f{n}") for n in range(width)])
+                except (msgspec.DecodeError, RecursionError):
+                    rows.append([None] * width)
+        return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+    # ------------------------------------------------------------------ counting
+
+    def ingest(self, raws: Sequence[bytes], wall_time: int) -> Ingested:
+        """Decide every event (see the module docstring) and count the accepted ones."""
+        routes, unfit = self.route(raws)
+        priority = np.zeros(len(raws), dtype=np.int8)
+        screenings: dict[str, tuple[Screening, StatusArray]] = {}
+        capacity: dict[int, Reason] = {}
+        for name, route in routes.items():
+            screening = self.engines[name].screening(wall_time)
+            verdict = screening.screen(route.batch)
+            screenings[name] = (screening, verdict)
+            rows = np.asarray(route.rows, dtype=np.intp)
+            priority[rows] = np.maximum(priority[rows], _PRIORITY[verdict])
+            for refusal in screening.capacity_reasons():
+                capacity.setdefault(
+                    route.rows[refusal.row], (refusal.field, f"{refusal.field}: {refusal.message}")
+                )
+        status = _BY_PRIORITY[priority]
+        reasons = {row: r for row, r in capacity.items() if status[row] == OVER_CAPACITY}
+        for row, reason in unfit.items():
+            status[row] = INVALID
+            reasons[row] = reason
+        counted: dict[str, int] = {}
+        for name, route in routes.items():
+            screening, verdict = screenings[name]
+            keep = status[np.asarray(route.rows, dtype=np.intp)] == ACCEPTED
+            batch = route.batch.take(np.flatnonzero(keep))
+            if not np.array_equal(keep, verdict == ACCEPTED):  # another board refused some
+                screening = self.engines[name].screening(wall_time)
+                if screening.screen(batch).any():  # cannot happen: fewer events, same rules
+                    raise RuntimeError(f"board {name}: a re-screened event was refused")
+            self.engines[name].commit(screening, batch)
+            counted[name] = len(batch)
+        return Ingested(status, reasons, counted)
+
+    def replay(self, raws: Sequence[bytes], wall_time: int) -> None:
+        """Count events already accepted (logged) that arrived at ``wall_time``, on every
+        board each fits, refusing nothing (see :meth:`TopKEngine.replay
+        <rankstream.engine.TopKEngine.replay>`)."""
+        routes, _ = self.route(raws)
+        for name, route in routes.items():
+            self.engines[name].replay(route.batch, wall_time)
+
+    def tick(self, wall_time: int) -> None:
+        """Advance every board's clock to ``wall_time`` (windows slide when idle)."""
+        for engine in self.engines.values():
+            engine.tick(wall_time)
+
+    # ------------------------------------------------------------------ queries
+
+    def board(self, name: str) -> BoardSpec:
+        """The board called ``name``; :class:`InvalidQuery` naming the boards otherwise."""
+        spec = self.boards.get(name)
+        if spec is None:
+            raise InvalidQuery(f"unknown board {name!r}; expected one of {', '.join(self.boards)}")
+        return spec
+
+    def slots(self, name: str, scopes: Mapping[str, str]) -> tuple[str | None, str | None]:
+        """The engine's (category, region) filter for a board's ``{scope field: value}``."""
+        spec = self.board(name)
+        unknown = set(scopes) - set(spec.scopes)
+        if unknown:
+            allowed = ", ".join(spec.scopes) or "none"
+            raise InvalidQuery(
+                f"board {name} has no scope {sorted(unknown)[0]!r} (its scopes: {allowed})"
+            )
+        labels = [scopes.get(s) for s in spec.scopes] + [None, None]
+        return labels[0], labels[1]
+
+    def top_k(
+        self, name: str, window: str, k: int, scopes: Mapping[str, str] | None = None
+    ) -> TopKResult:
+        """The exact top ``k`` entities of board ``name`` in ``window``, narrowed by
+        ``scopes``; the result's ``category``/``region`` are the board's scope slots."""
+        category, region = self.slots(name, scopes or {})
+        return self.engines[name].top_k(window, k, category, region)
+
+    def snapshot(self) -> bytes:
+        """Every board's engine snapshot, by board name."""
+        return msgspec.msgpack.encode({name: e.snapshot() for name, e in self.engines.items()})
+
+    @classmethod
+    def restore(
+        cls, data: bytes, boards: Sequence[BoardSpec], config: EngineConfig | None = None
+    ) -> BoardSet:
+        """The boards of a :meth:`snapshot`; a board declared since starts empty, and a board
+        no longer declared is dropped. :class:`SnapshotError` if it cannot be read."""
+        try:
+            saved = msgspec.msgpack.decode(data, type=dict[str, bytes])
+        except msgspec.DecodeError as exc:
+            raise SnapshotError(f"cannot read board snapshot: {exc}") from None
+        empty = cls(boards, config)
+        engines = {
+            name: TopKEngine.restore(saved[name], empty.configs[name])
+            for name in empty.boards
+            if name in saved
+        }
+        return cls(boards, config, engines)
