@@ -172,6 +172,8 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     from rankstream.serving.redis import RedisRankingSource
     from rankstream.store.redis import RedisMetadataStore
 
+    if config.analytics_url and not config.analytics_url.startswith(("http://", "https://")):
+        raise ConfigError(f"analytics_url must be http://HOST:PORT, not {config.analytics_url}")
     client = redis_client(config)
     partitions = topic_partitions(config)
     windows = [w.name for w in config.engine_config().windows]
@@ -203,6 +205,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     )
     if config.analytics_url:
         from rankstream.api.analytics_forward import AnalyticsForwarder
+
 
         backends.analytics_forward = AnalyticsForwarder(config.analytics_url)
         backends.closers.append(backends.analytics_forward.close)

@@ -247,7 +247,6 @@ class ServiceConfig(BaseSettings):
     )
     analytics_url: str = Field(
         default="",
-        pattern=r"^(https?://[^\s]+)?$",
         description="Scale-out API: the analytics loader's address (http://HOST:PORT);"
         " /analytics/* is forwarded there. Empty: answered 503.",
     )
