@@ -206,7 +206,6 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     if config.analytics_url:
         from rankstream.api.analytics_forward import AnalyticsForwarder
 
-
         backends.analytics_forward = AnalyticsForwarder(config.analytics_url)
         backends.closers.append(backends.analytics_forward.close)
     return backends
