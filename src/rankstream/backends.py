@@ -10,6 +10,8 @@ lazily (:mod:`rankstream.optional`).
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,9 @@ from rankstream.serving import Ingest, RankingSource
 from rankstream.store import MetadataStore, SqliteMetadataStore
 
 if TYPE_CHECKING:
-    from rankstream.analytics import Analytics
+    from rankstream.analytics import Analytics, AnalyticsService
+    from rankstream.analytics.kafka_loader import KafkaAnalyticsLoader, KafkaLoaderSettings
+    from rankstream.api.analytics_forward import AnalyticsForwarder
     from rankstream.worker.runner import Worker
 
 
@@ -43,7 +47,8 @@ class Backends:
     metadata: MetadataStore
     collectors: list[Collector] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)
-    analytics: Analytics | None = None  # the analytics store, where this process keeps one
+    analytics: AnalyticsService | None = None  # the analytics store, where this process keeps one
+    analytics_forward: AnalyticsForwarder | None = None  # else where /analytics/* is forwarded
 
     def close(self) -> None:
         """Close every backend (drain, checkpoint, disconnect), each once."""
@@ -54,6 +59,8 @@ class Backends:
 def open_backends(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
     """The backends of ``config``'s mode, opened and recovered (blocks while recovering)."""
     if config.scale_out:
+        if not config.redis:
+            raise ConfigError("scale-out needs both kafka and redis (or neither, for embedded)")
         return open_scale_out_api(config, clock)
     return open_embedded(config, clock)
 
@@ -165,6 +172,8 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     from rankstream.serving.redis import RedisRankingSource
     from rankstream.store.redis import RedisMetadataStore
 
+    if config.analytics_url and not config.analytics_url.startswith(("http://", "https://")):
+        raise ConfigError(f"analytics_url must be http://HOST:PORT, not {config.analytics_url}")
     client = redis_client(config)
     partitions = topic_partitions(config)
     windows = [w.name for w in config.engine_config().windows]
@@ -187,13 +196,65 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
         lambda: ingest.delivery_failures,
         lambda: rankings.progress(clock()),
     )
-    return Backends(
+    backends = Backends(
         ingest=ingest,
         rankings=rankings,
         metadata=RedisMetadataStore(client),
         collectors=[collector],
         closers=[ingest.close, client.close],
     )
+    if config.analytics_url:
+        from rankstream.api.analytics_forward import AnalyticsForwarder
+
+        backends.analytics_forward = AnalyticsForwarder(config.analytics_url)
+        backends.closers.append(backends.analytics_forward.close)
+    return backends
+
+
+def analytics_loader_settings(config: ServiceConfig) -> tuple[KafkaLoaderSettings, str]:
+    """The analytics loader's settings and where its checkpoints go (default
+    ``data_dir/analytics-checkpoints``). Raises :class:`ConfigError` if kafka is not set,
+    or the group or the checkpoints are the workers'."""
+    from rankstream.analytics.kafka_loader import KafkaLoaderSettings
+
+    if not config.kafka:
+        raise ConfigError("the analytics loader needs kafka (HOST:PORT[/TOPIC])")
+    if config.analytics_group == config.group:
+        raise ConfigError(
+            f"analytics_group {config.analytics_group!r} is the workers' group: the loader"
+            " needs a group of its own (it would take partitions from the workers)"
+        )
+    store_id = hashlib.sha256(str(config.data_dir.resolve()).encode()).hexdigest()[:12]
+    where = config.analytics_checkpoints or str(config.data_dir / "analytics-checkpoints")
+    if where == config.checkpoints:
+        raise ConfigError("analytics_checkpoints must not be the workers' checkpoints")
+    settings = KafkaLoaderSettings(
+        bootstrap=config.bootstrap,
+        topic=config.kafka_topic,
+        group=config.analytics_group,
+        batch_rows=config.analytics_batch_rows,
+        checkpoint_interval=config.checkpoint_interval,
+        session_timeout_ms=config.session_timeout_ms,
+        instance=f"analytics-{socket.gethostname()}-{store_id}",
+    )
+    return settings, where
+
+
+def open_analytics_loader(config: ServiceConfig) -> KafkaAnalyticsLoader:
+    """The scale-out analytics loader of ``config`` (:func:`analytics_loader_settings`),
+    its store in ``data_dir/analytics``."""
+    from rankstream.analytics import AnalyticsStore
+    from rankstream.analytics.kafka_loader import KafkaAnalyticsLoader
+    from rankstream.checkpoint import open_checkpoints
+
+    settings, where = analytics_loader_settings(config)
+    checkpoints = open_checkpoints(where, config.s3_endpoint)
+    store = AnalyticsStore(config.data_dir / "analytics", config.analytics_ttl_days)
+    try:
+        return KafkaAnalyticsLoader(settings, config.engine_config(), store, checkpoints)
+    except BaseException:
+        store.close()
+        raise
 
 
 def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> Worker:

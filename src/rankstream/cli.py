@@ -258,6 +258,12 @@ def serve(settings: ServiceConfig) -> None:
 
 
 def _serve(settings: ServiceConfig) -> None:
+    if settings.kafka and not settings.redis:
+        typer.echo(
+            "rankstream: scale-out needs both kafka and redis (or neither, for embedded)",
+            err=True,
+        )
+        raise typer.Exit(_SETTINGS_ERROR)
     if settings.scale_out:
         where = f"events to Kafka {settings.kafka}, rankings from Redis"
     else:
@@ -301,6 +307,48 @@ def worker(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: running.stop())
     running.run()
+
+
+@app.command("analytics-loader")
+@with_settings
+def analytics_loader(settings: ServiceConfig) -> None:
+    """Run the scale-out analytics loader: joins its own consumer group on the topic
+    (--analytics-group), loads every event the workers count into the analytics store in
+    --data-dir exactly once, and serves /analytics/*, /status and /metrics on --host/--port
+    (point API replicas' --analytics-url here). Needs --kafka HOST:PORT[/TOPIC] and the
+    workers' engine settings (--max-skew-ms, --dedup-horizon-ms, capacity limits)."""
+    import uvicorn
+
+    from rankstream.api.analytics_loader import create_loader_app
+    from rankstream.api.http11 import bounded_protocol
+    from rankstream.backends import analytics_loader_settings, open_analytics_loader
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        analytics_loader_settings(settings)
+    except ConfigError as exc:
+        typer.echo(f"rankstream: {exc}", err=True)
+        raise typer.Exit(_SETTINGS_ERROR) from None
+    _prepare_data_dir(settings)
+    Console(stderr=True).print(
+        f"rankstream analytics loader on http://{settings.host}:{settings.port}"
+        f" (topic {settings.kafka_topic}, store in {settings.data_dir / 'analytics'})"
+    )
+    app_ = create_loader_app(settings, open_analytics_loader)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app_,
+            host=settings.host,
+            port=settings.port,
+            http=bounded_protocol(settings.max_header_bytes, settings.body_timeout),
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+            limit_concurrency=settings.max_connections,
+        )
+    )
+    server.run()
 
 
 analytics = typer.Typer(no_args_is_help=True)

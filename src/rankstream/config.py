@@ -245,6 +245,21 @@ class ServiceConfig(BaseSettings):
         le=1_000_000,
         description="Most events the analytics loader inserts at once.",
     )
+    analytics_url: str = Field(
+        default="",
+        description="Scale-out API: the analytics loader's address (http://HOST:PORT);"
+        " /analytics/* is forwarded there. Empty: answered 503.",
+    )
+    analytics_group: str = Field(
+        default="rankstream-analytics",
+        min_length=1,
+        description="Scale-out analytics loader: its own consumer group (not the workers').",
+    )
+    analytics_checkpoints: str = Field(
+        default="",
+        description="Scale-out analytics loader: a directory, or s3://BUCKET/PREFIX, for its"
+        " engine checkpoints (not the workers'); empty: data_dir/analytics-checkpoints.",
+    )
 
     if not TYPE_CHECKING:  # mypy keeps the keyword signature pydantic derives from the fields
 
@@ -330,7 +345,8 @@ class ServiceConfig(BaseSettings):
             self.engine_config()
         except ConfigError as exc:
             raise ValueError(f"engine: {exc}") from None
-        if bool(self.kafka) != bool(self.redis):
+        if self.redis and not self.kafka:  # (kafka alone: the analytics loader; `serve`
+            # and `api` check for redis themselves)
             raise ValueError("scale-out needs both kafka and redis (or neither, for embedded)")
         unknown = set(self.scope_kinds) - set(SCOPE_KINDS)
         if unknown or not self.scope_kinds:

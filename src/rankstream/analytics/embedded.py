@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,30 @@ from rankstream.analytics.queries import AnalyticsQueries
 from rankstream.analytics.store import AnalyticsStore
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import RankstreamError
-from rankstream.log import LogPosition, SqliteEventLog
+from rankstream.log import LoggedBatch, LogPosition, SqliteEventLog
 
 logger = logging.getLogger("rankstream.analytics")
 
 FINISH_SECONDS = 30.0
 """How long a graceful stop keeps loading what is left before it closes the store."""
+
+
+class SqliteRecords:
+    """The embedded log as the loader reads it: its records are whole, so the loader
+    stops at ``until`` itself (a record never straddles a batch's end)."""
+
+    def __init__(self, log: SqliteEventLog) -> None:
+        self.log = log
+
+    def read(
+        self, start: LogPosition, decoder: EventDecoder, until: int | None = None
+    ) -> Iterator[LoggedBatch]:
+        """The log's records from ``start`` (a generator: close it to end the read)."""
+        return self.log.read(start, decoder)
+
+    def end(self) -> LogPosition:
+        """The position after the newest record."""
+        return self.log.end()
 
 
 @dataclass
@@ -39,6 +58,10 @@ class Analytics:
     def status(self) -> dict[str, Any]:
         """The loader's position, lag and the store's size."""
         return self.loader.status()
+
+    def loaded_through(self) -> int | None:
+        """The newest event time loaded (epoch ms), or ``None``."""
+        return self.loader.loaded_through
 
     def close(self, covered: LogPosition | None = None) -> None:
         """Stop loading (after the current batch), close the store and the log reader.
@@ -74,7 +97,7 @@ def open_embedded_analytics(
     log in ``log_path`` (blocks). Start loading with ``analytics.loader.start()``."""
     store = AnalyticsStore(directory, ttl_days)
     log = SqliteEventLog(log_path, "NORMAL")  # reads only: the writer owns the syncs
-    loader = AnalyticsLoader(store, log, decoder, batch_rows)
+    loader = AnalyticsLoader(store, SqliteRecords(log), decoder, batch_rows)
     try:
         loader.recover()
     except BaseException:

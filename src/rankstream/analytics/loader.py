@@ -27,6 +27,12 @@ Why no view is lost or counted twice, whatever moment the process dies at:
 The loader only reads the log (its own read connection); the writer thread keeps
 appending. Offsets of the embedded log are never reused, so a token never names two
 different batches.
+
+A batch's rows are computed once, when its records are read: a retried insert reuses
+them, and only :meth:`AnalyticsLoader.recover` reads a recorded batch again. So a log
+reader whose records depend on what it read before (the scale-out loader screens a Kafka
+partition through an engine, :mod:`rankstream.analytics.screened`) is read exactly once
+per record, in order, from :meth:`AnalyticsLoader.position` on.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rankstream.analytics.rows import load_rows
+from rankstream.analytics.rows import LoadRows, load_rows
 from rankstream.analytics.store import AnalyticsError, AnalyticsStore, LoadIntent
 from rankstream.engine.wire import EventDecoder
 from rankstream.log import LoggedBatch, LogPosition
@@ -46,10 +52,16 @@ logger = logging.getLogger("rankstream.analytics")
 
 
 class LogReader(Protocol):
-    """What the loader needs of a log (:class:`~rankstream.log.EventLog` has it)."""
+    """What the loader needs of a log: :class:`~rankstream.analytics.embedded.SqliteRecords`
+    (the embedded log) or :class:`~rankstream.analytics.screened.ScreenedPartition` (a
+    Kafka partition as the workers count it)."""
 
-    def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
-        """Every record at or after ``start``, in order."""
+    def read(
+        self, start: LogPosition, decoder: EventDecoder, until: int | None = None
+    ) -> Iterator[LoggedBatch]:
+        """Every record of the loader's partition at or after ``start``, in order; with
+        ``until``, none at or after that offset (records may hold others' partitions:
+        the loader skips them)."""
         ...
 
     def end(self) -> LogPosition:
@@ -107,7 +119,9 @@ class AnalyticsLoader:
         self.problem: str | None = None
         self.loaded_through: int | None = None
         self._next = 0  # the next log offset to load
-        self._pending: LoadIntent | None = None  # recorded, not known to be fully inserted
+        self._pending: LoadIntent | None = None  # read, not known to be fully inserted
+        self._pending_rows: LoadRows | None = None  # its rows (None: read them again)
+        self._recorded = False  # whether the pending intent is in load_progress
         self._floor = 0  # the log offset from which records may still be needed
         self._recovered = False
         self._wake = threading.Event()
@@ -126,6 +140,11 @@ class AnalyticsLoader:
         """The log position loaded up to (records before it are in the store)."""
         return LogPosition({self.partition: self._next})
 
+    @property
+    def pending(self) -> bool:
+        """Whether a batch was read and is not known to be fully inserted."""
+        return self._pending is not None
+
     def recover(self) -> None:
         """Find where loading stopped and finish the batch in flight then (blocks)."""
         newest = self.store.last_intents().get(self.partition)
@@ -135,7 +154,7 @@ class AnalyticsLoader:
         elif newest is not None:  # the crash came during this batch: finish it
             intent = newest[0]
             self._next = self._floor = intent.start
-            self._pending = intent
+            self._pending, self._pending_rows, self._recorded = intent, None, True
             self._recovered = True
             self._insert_pending(intent, replay=True)
         self._recovered = True
@@ -150,8 +169,9 @@ class AnalyticsLoader:
     # ------------------------------------------------------------------ loading
 
     def load_batch(self) -> int:
-        """Load the next batch (or retry the one that failed); the number of log records
-        it covered (0: nothing new). Raises :class:`AnalyticsError` if the store refused."""
+        """Load the next batch (or retry the one that failed, with the rows read then);
+        the number of log offsets it covered (0: nothing new). Raises
+        :class:`AnalyticsError` if the store refused."""
         if self._pending is None:
             records = self._read(self._next, None)
             if not records:
@@ -173,22 +193,27 @@ class AnalyticsLoader:
                 rows.count,
                 max(newest) if newest else None,
             )
-            self.store.record(intent, done=False)
-            self._pending = intent
-            self._floor = intent.start
+            self._pending, self._pending_rows, self._recorded = intent, rows, False
+        if not self._recorded:  # (again, if recording it failed: a repeated row is harmless)
+            self.store.record(self._pending, done=False)
+            self._recorded = True
+            self._floor = self._pending.start
         return self._insert_pending(self._pending, replay=False)
 
     def _insert_pending(self, intent: LoadIntent, replay: bool) -> int:
-        records = self._read(intent.start, intent.end)
-        rows = load_rows(records)
-        if rows.count != intent.events:
-            raise LogGone(
-                f"log records {intent.start}-{intent.end} hold {rows.count} events, the"
-                f" analytics store recorded {intent.events}: the log was reset or reclaimed"
-            )
+        rows = self._pending_rows
+        if rows is None:  # recovery: the same records, so the same rows
+            rows = load_rows(self._read(intent.start, intent.end))
+            if rows.count != intent.events:
+                raise LogGone(
+                    f"log records {intent.start}-{intent.end} hold {rows.count} events, the"
+                    f" analytics store recorded {intent.events}: the log was reset or"
+                    " reclaimed"
+                )
+            self._pending_rows = rows
         self.store.insert_views(rows, token(intent))
         self.store.record(intent, done=True)
-        self._pending = None
+        self._pending = self._pending_rows = None
         self._next = self._floor = intent.end
         if intent.newest_event is not None:
             newest = self.loaded_through
@@ -198,14 +223,14 @@ class AnalyticsLoader:
             self.stats.replayed_events += rows.count
         else:
             self.stats.events += rows.count
-        return len(records)
+        return max(1, intent.end - intent.start)
 
     def _read(self, start: int, end: int | None) -> list[LoggedBatch]:
         """Records from ``start``: up to ``end`` if given, else up to ``batch_rows``
         events (at least one record)."""
         records: list[LoggedBatch] = []
         events = 0
-        reader = self.log.read(LogPosition({self.partition: start}), self.decoder)
+        reader = self.log.read(LogPosition({self.partition: start}), self.decoder, end)
         try:
             for record in reader:
                 if record.partition != self.partition:

@@ -6,6 +6,12 @@ accepted but not yet loaded are missing from it (``/status`` shows the loader's 
 Inputs are read under the API's one set of rules; rules that involve two parameters
 (``from`` before ``to``, at most :data:`MAX_TREND_BUCKETS` buckets) are 400s too. The
 statements run in a worker thread; a failure of the store is a 503, never wrong numbers.
+
+The same operations serve in three processes: the embedded service and the scale-out
+``analytics-loader`` answer from the store they keep; a scale-out API replica given
+``--analytics-url`` forwards each valid request to the loader
+(:mod:`rankstream.api.analytics_forward`), and without it answers 503
+``analytics_unavailable``.
 """
 
 from __future__ import annotations
@@ -203,8 +209,10 @@ async def _ask(call: Call, question: Callable[[Any], _T]) -> _T:
         raise ApiError(
             503,
             "analytics_unavailable",
-            "this process keeps no analytics store (the embedded service keeps one unless"
-            " started with --no-analytics; scale-out API replicas have none yet)",
+            "this process keeps no analytics store: the embedded service keeps one unless"
+            " started with --no-analytics; a scale-out API replica forwards to"
+            " `rankstream analytics-loader` when started with --analytics-url",
+            {"Retry-After": "5"},
         )
     try:
         return await asyncio.to_thread(question, analytics.queries)
@@ -214,7 +222,37 @@ async def _ask(call: Call, question: Callable[[Any], _T]) -> _T:
 
 def _loaded_through(call: Call) -> int | None:
     analytics = call.state.backends.analytics
-    return None if analytics is None else analytics.loader.loaded_through
+    return None if analytics is None else analytics.loaded_through()
+
+
+async def _forwarded(call: Call) -> bytes | None:
+    """A replica without a store, given the loader's address: the loader's answer to the
+    same request (:mod:`rankstream.api.analytics_forward`); else ``None``."""
+    backends = call.state.backends
+    forward = backends.analytics_forward
+    if backends.analytics is not None or forward is None:
+        return None
+    scope = call.request.scope
+    target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    if scope["query_string"]:
+        target += "?" + scope["query_string"].decode("latin-1")
+    authorization = call.request.headers.get("authorization")
+    return await asyncio.to_thread(forward.get, target, authorization)
+
+
+def _ranked(call: Call, ranked: list[tuple[str, int]]) -> list[RankedVideo]:
+    """Ranked ``(video_id, views)`` with this process's metadata joined."""
+    metadata = call.state.metadata
+    items = []
+    for rank, (video_id, views) in enumerate(ranked, 1):
+        meta = metadata.get(video_id)
+        if meta is None:
+            items.append(RankedVideo(rank, video_id, views))
+        else:
+            items.append(
+                RankedVideo(rank, video_id, views, meta.title, meta.channel, meta.thumbnail_url)
+            )
+    return items
 
 
 def _check_range(start: int, end: int) -> None:
@@ -224,6 +262,26 @@ def _check_range(start: int, end: int) -> None:
 
 def _json(body: msgspec.Struct) -> Response:
     return Response(msgspec.json.encode(body), media_type=JSON)
+
+
+def _raw_json(body: bytes) -> Response:
+    return Response(body, media_type=JSON)
+
+
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def _decoded(body: bytes, answer: type[_S]) -> _S:
+    """The loader's answer as ``answer``; one that is not is a 503, never a 500."""
+    try:
+        return msgspec.json.decode(body, type=answer)
+    except msgspec.DecodeError:
+        raise ApiError(
+            503,
+            "analytics_unavailable",
+            "the analytics loader's answer does not match this replica's version",
+            {"Retry-After": "5"},
+        ) from None
 
 
 async def get_trend(call: Call) -> Response:
@@ -240,6 +298,8 @@ async def get_trend(call: Call) -> Response:
             f"{count} {q.grain} buckets asked; at most {MAX_TREND_BUCKETS}: use a coarser"
             " grain or a shorter range",
         )
+    if (forwarded := await _forwarded(call)) is not None:
+        return _raw_json(forwarded)
     loaded = _loaded_through(call)
     found = await _ask(call, lambda a: a.trend(video_id, q.start, q.end, q.grain))
     points = [TrendPoint(b.start, b.views, b.watch_time_sec) for b in found]
@@ -250,20 +310,13 @@ async def get_top_k(call: Call) -> Response:
     """The exact top k over any range."""
     q = call.query
     _check_range(q.start, q.end)
+    if (forwarded := await _forwarded(call)) is not None:  # joined with our metadata
+        answer = _decoded(forwarded, RangeTopKAnswer)
+        answer.items = _ranked(call, [(item.video_id, item.views) for item in answer.items])
+        return _json(answer)
     loaded = _loaded_through(call)
     ranked = await _ask(call, lambda a: a.top_k(q.start, q.end, q.k, q.category, q.region))
-    metadata = call.state.metadata
-    items = []
-    for rank, item in enumerate(ranked, 1):
-        meta = metadata.get(item.video_id)
-        if meta is None:
-            items.append(RankedVideo(rank, item.video_id, item.views))
-        else:
-            items.append(
-                RankedVideo(
-                    rank, item.video_id, item.views, meta.title, meta.channel, meta.thumbnail_url
-                )
-            )
+    items = _ranked(call, [(item.video_id, item.views) for item in ranked])
     return _json(RangeTopKAnswer(q.start, q.end, q.k, q.category, q.region, loaded, items))
 
 
@@ -276,6 +329,8 @@ async def get_growth(call: Call) -> Response:
     end = call.state.clock() if q.end is None else q.end
     if end < 2 * length:
         raise bad_request("invalid_query", f"to ({end}) leaves no previous {q.period} period")
+    if (forwarded := await _forwarded(call)) is not None:
+        return _raw_json(forwarded)
     loaded = _loaded_through(call)
     risers = await _ask(call, lambda a: a.growth(end, length, q.k, q.category, q.region))
     items = [
@@ -293,6 +348,8 @@ async def get_breakdown(call: Call) -> Response:
     """A video's views by region, category or device, with shares."""
     q = call.query
     _check_range(q.start, q.end)
+    if (forwarded := await _forwarded(call)) is not None:
+        return _raw_json(forwarded)
     loaded = _loaded_through(call)
     shares = await _ask(call, lambda a: a.breakdown(q.video_id, q.by, q.start, q.end))
     total = sum(s.views for s in shares)
@@ -303,7 +360,8 @@ async def get_breakdown(call: Call) -> Response:
 def operations(config: ServiceConfig) -> list[Operation]:
     """The declarations of this module's endpoints for ``config``."""
     unavailable = Answer(
-        "No analytics store in this process, or the store failed (retry)",
+        "No analytics store in this process (nor an analytics loader to forward to, or it"
+        " does not answer), or the store failed (retry)",
         headers=("Retry-After",),
     )
     bad = Answer("An input is invalid, or from is not before to")

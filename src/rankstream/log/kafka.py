@@ -215,14 +215,23 @@ class KafkaEventLog:
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
+    def read(
+        self, start: LogPosition, decoder: EventDecoder, *, until: LogPosition | None = None
+    ) -> Iterator[LoggedBatch]:
         """Every message at or after ``start`` up to each partition's end at call time, in
         offset order per partition (partitions interleave), as runs of equal timestamps
         (at most ``max_batch`` events; wall time = the timestamp, the workers' rule). A
         message that is not a valid event is skipped with a warning, as the workers skip
         it; its run's offsets still cover it. Raises :class:`StorageFailure` if the broker
-        stops answering for ``request_timeout``."""
-        ends = {p: end for p, end in self.end().offsets.items() if start.of(p) < end}
+        stops answering for ``request_timeout``.
+
+        ``until``: read no message at or after it, and only the partitions it names (a run
+        is cut there, as at the end), so a range read again later has the same cut."""
+        ends = {
+            p: end if until is None else min(end, until.of(p))
+            for p, end in self.end().offsets.items()
+        }
+        ends = {p: end for p, end in ends.items() if start.of(p) < end}
         if not ends:
             return
         consumer = self._new_consumer()
