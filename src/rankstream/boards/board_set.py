@@ -64,6 +64,16 @@ class Route:
 
 
 @dataclass(slots=True)
+class Routed:
+    """A request's events offered to the boards: ``size`` events, each board's fitting ones,
+    and a reason for each event that fits no board (by row)."""
+
+    size: int
+    routes: dict[str, Route]
+    unfit: dict[int, Reason]
+
+
+@dataclass(slots=True)
 class Ingested:
     """What :meth:`BoardSet.ingest` decided: a status per event, a reason per refused one
     that is :data:`INVALID` or :data:`~rankstream.engine.OVER_CAPACITY`, and how many events
@@ -119,7 +129,7 @@ class BoardSet:
 
     # ------------------------------------------------------------------ routing
 
-    def route(self, raws: Sequence[bytes]) -> tuple[dict[str, Route], dict[int, Reason]]:
+    def route(self, raws: Sequence[bytes | msgspec.Raw]) -> Routed:
         """Each board's fitting events, and a reason for each event that fits none."""
         selected = self._selected(raws)
         routes: dict[str, Route] = {}
@@ -134,9 +144,9 @@ class BoardSet:
                 first_reason.setdefault(rows[position], (reason_field, message))
             routes[name] = Route(chosen, decoded.batch)
         unfit = {row: first_reason.get(row, _NO_BOARD) for row in np.flatnonzero(~fits).tolist()}
-        return routes, unfit
+        return Routed(len(raws), routes, unfit)
 
-    def _selected(self, raws: Sequence[bytes]) -> dict[str, list[int]]:
+    def _selected(self, raws: Sequence[bytes | msgspec.Raw]) -> dict[str, list[int]]:
         """Rows each filtered board selects (events that are not JSON objects: none)."""
         if self._filter_decoder is None:
             return {}
@@ -150,7 +160,7 @@ class BoardSet:
             selected[name] = [row for row, value in enumerate(column) if matches(value)]
         return selected
 
-    def _filter_values(self, raws: Sequence[bytes]) -> list[list[Any]]:
+    def _filter_values(self, raws: Sequence[bytes | msgspec.Raw]) -> list[list[Any]]:
         """The filter fields of every event, one column per field (``None``: absent, or
         the event is not a JSON object)."""
         assert self._filter_decoder is not None
@@ -171,46 +181,23 @@ class BoardSet:
 
     # ------------------------------------------------------------------ counting
 
+    def screening(self, wall_time: int) -> BoardScreening:
+        """A new :class:`BoardScreening` of events arriving at ``wall_time``."""
+        return BoardScreening(self, wall_time)
+
     def ingest(self, raws: Sequence[bytes], wall_time: int) -> Ingested:
-        """Decide every event (see the module docstring) and count the accepted ones."""
-        routes, unfit = self.route(raws)
-        priority = np.zeros(len(raws), dtype=np.int8)
-        screenings: dict[str, tuple[Screening, StatusArray]] = {}
-        capacity: dict[int, Reason] = {}
-        for name, route in routes.items():
-            screening = self.engines[name].screening(wall_time)
-            verdict = screening.screen(route.batch)
-            screenings[name] = (screening, verdict)
-            rows = np.asarray(route.rows, dtype=np.intp)
-            priority[rows] = np.maximum(priority[rows], _PRIORITY[verdict])
-            for refusal in screening.capacity_reasons():
-                capacity.setdefault(
-                    route.rows[refusal.row], (refusal.field, f"{refusal.field}: {refusal.message}")
-                )
-        status = _BY_PRIORITY[priority]
-        reasons = {row: r for row, r in capacity.items() if status[row] == OVER_CAPACITY}
-        for row, reason in unfit.items():
-            status[row] = INVALID
-            reasons[row] = reason
-        counted: dict[str, int] = {}
-        for name, route in routes.items():
-            screening, verdict = screenings[name]
-            keep = status[np.asarray(route.rows, dtype=np.intp)] == ACCEPTED
-            batch = route.batch.take(np.flatnonzero(keep))
-            if not np.array_equal(keep, verdict == ACCEPTED):  # another board refused some
-                screening = self.engines[name].screening(wall_time)
-                if screening.screen(batch).any():  # cannot happen: fewer events, same rules
-                    raise RuntimeError(f"board {name}: a re-screened event was refused")
-            self.engines[name].commit(screening, batch)
-            counted[name] = len(batch)
-        return Ingested(status, reasons, counted)
+        """Decide every event (see the module docstring) and count the accepted ones: a
+        :meth:`screening` of them, committed at once."""
+        screening = self.screening(wall_time)
+        decided = screening.screen(self.route(raws))
+        decided.counted = screening.commit()
+        return decided
 
     def replay(self, raws: Sequence[bytes], wall_time: int) -> None:
         """Count events already accepted (logged) that arrived at ``wall_time``, on every
         board each fits, refusing nothing (see :meth:`TopKEngine.replay
         <rankstream.engine.TopKEngine.replay>`)."""
-        routes, _ = self.route(raws)
-        for name, route in routes.items():
+        for name, route in self.route(raws).routes.items():
             self.engines[name].replay(route.batch, wall_time)
 
     def tick(self, wall_time: int) -> None:
@@ -268,3 +255,66 @@ class BoardSet:
             if name in saved
         }
         return cls(boards, config, engines)
+
+
+class BoardScreening:
+    """Which events a :class:`BoardSet` will count, decided for one arrival time as one
+    transaction (as :class:`~rankstream.engine.screening.Screening` is for one engine):
+    :meth:`screen` any number of routed requests, then :meth:`commit` once. Nothing changes
+    before the commit; a dropped screening leaves no trace. Valid until a board's engine
+    changes."""
+
+    def __init__(self, boards: BoardSet, wall_time: int) -> None:
+        self.boards = boards
+        self.wall_time = wall_time
+        self._screenings: dict[str, Screening] = {}
+        # Per board, per screen call: the routed batch and which of its events were counted.
+        self._kept: dict[str, list[tuple[EventBatch, npt.NDArray[np.bool_]]]] = {}
+        self._agree: dict[str, bool] = {}  # each board accepted exactly what is counted
+
+    def screen(self, routed: Routed) -> Ingested:
+        """Statuses and reasons for one routed request, seeing what earlier calls accepted."""
+        priority = np.zeros(routed.size, dtype=np.int8)
+        verdicts: dict[str, StatusArray] = {}
+        capacity: dict[int, Reason] = {}
+        for name, route in routed.routes.items():
+            screening = self._screenings.get(name)
+            if screening is None:
+                screening = self.boards.engines[name].screening(self.wall_time)
+                self._screenings[name] = screening
+            verdict = screening.screen(route.batch)
+            verdicts[name] = verdict
+            rows = np.asarray(route.rows, dtype=np.intp)
+            priority[rows] = np.maximum(priority[rows], _PRIORITY[verdict])
+            for refusal in screening.capacity_reasons():
+                row = route.rows[refusal.row]
+                capacity.setdefault(row, (refusal.field, f"{refusal.field}: {refusal.message}"))
+        status = _BY_PRIORITY[priority]
+        reasons = {row: r for row, r in capacity.items() if status[row] == OVER_CAPACITY}
+        for row, reason in routed.unfit.items():
+            status[row] = INVALID
+            reasons[row] = reason
+        for name, route in routed.routes.items():
+            keep = status[np.asarray(route.rows, dtype=np.intp)] == ACCEPTED
+            self._kept.setdefault(name, []).append((route.batch, keep))
+            agree = bool(np.array_equal(keep, verdicts[name] == ACCEPTED))
+            self._agree[name] = self._agree.get(name, True) and agree
+        return Ingested(status, reasons)
+
+    def commit(self) -> dict[str, int]:
+        """Count every accepted event on every board it fits; returns the events counted per
+        board. A board that accepted an event another board refused is screened again with
+        only the counted events (which it accepts: fewer events, same rules)."""
+        counted: dict[str, int] = {}
+        for name, calls in self._kept.items():
+            kept = [batch.take(np.flatnonzero(keep)) for batch, keep in calls]
+            batch = EventBatch.concat(kept) if kept else EventBatch([], np.zeros(0, np.int64))
+            screening = self._screenings[name]
+            engine = self.boards.engines[name]
+            if not self._agree[name]:
+                screening = engine.screening(self.wall_time)
+                if screening.screen(batch).any():  # cannot happen
+                    raise RuntimeError(f"board {name}: a re-screened event was refused")
+            engine.commit(screening, batch)
+            counted[name] = len(batch)
+        return counted
