@@ -199,6 +199,11 @@ class TrafficBatch:
     def __len__(self) -> int:
         return len(self.events)
 
+    @property
+    def keys(self) -> list[str]:
+        """The Kafka key of each row: its ``video_id`` (as drawn, for a malformed row)."""
+        return self.video_ids
+
     def encode(self) -> bytes:
         """The batch as a JSON array, the body of one ``POST /views``."""
         return msgspec.json.encode(self.events)
