@@ -82,9 +82,9 @@ def _shop(run: RunSettings) -> ShopModel:
 SCENARIOS: Final[dict[str, Scenario]] = {
     s.name: s
     for s in (
-        Scenario("views", "video views (Zipf, viral spike, late, duplicates)", _views, True),
-        Scenario("game", "score events of players in teams, some on hot streaks", _game),
-        Scenario("shop", "shop sessions: page_view, product_view, add_to_cart, purchase", _shop),
+        Scenario("views", "video views", _views, registers_metadata=True),
+        Scenario("game", "players' scores in teams, with hot streaks", _game),
+        Scenario("shop", "shop sessions: views, carts, purchases", _shop),
     )
 }
 """Every scenario by name; ``views`` is the default."""
