@@ -183,7 +183,7 @@ def _uuid(rng: np.random.Generator) -> str:
 
 class ShopModel:
     """Makes the shop sessions of ``spec`` (see the module docstring). Building it draws the
-    users and the catalogue (about 0.2 s for 50,000 users); after that every method is
+    users and the catalogue (about a second for 50,000 users); after that every method is
     pure."""
 
     def __init__(self, spec: ShopSpec, start_ms: int = 0) -> None:
