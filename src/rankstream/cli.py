@@ -36,6 +36,7 @@ from rankstream.config import ServiceConfig, env_var, option_name
 from rankstream.engine import TopKEngine, TopKResult
 from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
+from rankstream.generator.scenarios import DEFAULT_SCENARIO, SCENARIOS
 from rankstream.generator.sender import send_or_produce as send_traffic
 from rankstream.server import EX_CANTCREAT, DataDirError, prepare_data_dir
 from rankstream.server import serve as run_server
@@ -392,6 +393,15 @@ def analytics_query(
         store.close()
 
 
+def _known_scenario(name: str) -> str:
+    if name not in SCENARIOS:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(SCENARIOS)}")
+    return name
+
+
+_SCENARIO_HELP = "What traffic: " + "; ".join(f"{s.name}: {s.summary}" for s in SCENARIOS.values())
+
+
 @app.command()
 def generate(
     target: Annotated[str, typer.Option(help="http://host:port, or kafka://host:port/topic.")],
@@ -415,6 +425,15 @@ def generate(
             show_default=False,
         ),
     ] = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            metavar=f"[{'|'.join(SCENARIOS)}]",
+            help=_SCENARIO_HELP + " (--videos and --malformed-share shape views only).",
+            callback=_known_scenario,
+            autocompletion=lambda: list(SCENARIOS),
+        ),
+    ] = DEFAULT_SCENARIO,
 ) -> None:
     """Send realistic traffic to a running service; prints what the server answered."""
     try:
@@ -429,6 +448,7 @@ def generate(
             malformed_share=malformed_share,
             register_metadata=metadata,
             token=token,
+            scenario=scenario,
         )
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc

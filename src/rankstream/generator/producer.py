@@ -4,9 +4,9 @@ The Kafka counterpart of :mod:`rankstream.generator.sender`: where the sender po
 to an API replica, :func:`produce` writes every event as one message, as an API replica
 would, so the workers can be fed without any HTTP in the way:
 
-- key: the event's ``video_id`` (for a malformed row, the id it was made from), partitioned
-  by ``murmur2_random``, Kafka's Java default
-  (:func:`rankstream.engine.partition.partition_of` gives the same partition);
+- key: the event's ``video_id`` (for a malformed row, the id it was made from; the ``game``
+  and ``shop`` scenarios key by ``user_id``), partitioned by ``murmur2_random``, Kafka's
+  Java default (:func:`rankstream.engine.partition.partition_of` gives the same partition);
 - value: the event's JSON, malformed rows included (the workers count and skip them);
 - timestamp: the wall time in ms when the batch was produced (the workers screen with it).
 
@@ -36,8 +36,9 @@ from typing import Any
 import msgspec
 
 from rankstream.errors import ConfigError, require
+from rankstream.generator.live import LiveModel
+from rankstream.generator.scenarios import DEFAULT_SCENARIO, RunSettings, scenario_named
 from rankstream.generator.sender import MAX_ERROR_SAMPLES, TokenBucket
-from rankstream.generator.traffic import TrafficModel, TrafficSpec
 from rankstream.optional import require as require_module
 
 MAX_BATCH = 100_000
@@ -128,9 +129,11 @@ def produce(
     spike_at: float | None = None,
     diurnal: bool = False,
     flush_timeout: float = 30.0,
+    scenario: str = DEFAULT_SCENARIO,
 ) -> ProduceReport:
-    """Produce generated views to ``target`` for ``duration`` seconds; blocks until the run
-    ends (see the module docstring). ``rate`` is events/s (0: as fast as possible).
+    """Produce generated events of ``scenario`` (views by default) to ``target`` for
+    ``duration`` seconds; blocks until the run ends (see the module docstring). ``rate`` is
+    events/s (0: as fast as possible).
 
     Raises :class:`ConfigError` before producing anything for a bad argument, an unusable
     target or a topic the broker does not have; after that it never raises for delivery
@@ -146,14 +149,16 @@ def produce(
     require(checks)
     kafka = require_module("confluent_kafka", "a kafka:// target")
     created_ms = int(time.time() * 1000)
-    spec = TrafficSpec(
-        videos=videos,
+    settings = RunSettings(
         seed=seed,
-        malformed_share=malformed_share,
         run=f"{seed:x}.{created_ms:x}.",
+        start_ms=created_ms,
+        videos=videos,
+        malformed_share=malformed_share,
         spike_offset_s=min(60.0, duration / 3) if spike_at is None else spike_at,
     )
-    model = TrafficModel(spec, created_ms)  # raises ConfigError for bad traffic settings
+    # ConfigError for an unknown scenario or bad traffic settings
+    model = scenario_named(scenario).build(settings)
     report = ProduceReport(target=str(where))
 
     def delivered(error: Any, _message: Any) -> None:  # only errors are reported
@@ -188,7 +193,7 @@ def _check_topic(producer: Any, where: KafkaTarget, kafka: Any) -> None:
 @dataclass(slots=True)
 class _Run:
     producer: Any
-    model: TrafficModel
+    model: LiveModel
     topic: str
     report: ProduceReport
     handed: int = 0  # events given to the producer
@@ -220,8 +225,8 @@ class _Run:
                     return
             wall = int(time.time() * 1000)
             batch = self.model.batch(index, count, wall)
-            for video_id, event in zip(batch.video_ids, batch.events, strict=True):
-                self._produce(video_id.encode(), encode(event), wall)
+            for key, event in zip(batch.keys, batch.events, strict=True):
+                self._produce(key.encode(), encode(event), wall)
             self.report.malformed += len(batch.malformed)
             self.report.batches += 1
             self.handed += count

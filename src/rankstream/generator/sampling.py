@@ -26,3 +26,9 @@ def draw(cumulative: FloatArray, size: int, rng: np.random.Generator) -> IntArra
     sampling, bounded to the support (unlike rejection on ``rng.zipf``)."""
     picks = np.searchsorted(cumulative, rng.random(size), side="right")
     return np.minimum(picks, len(cumulative) - 1).astype(np.int64)
+
+
+def spread(now_ms: int, jitter_ms: int, size: int, rng: np.random.Generator) -> IntArray:
+    """``size`` ascending event times (epoch ms) in ``[now_ms - jitter_ms, now_ms)``: the
+    in-order events of a batch made at ``now_ms``."""
+    return now_ms - jitter_ms + np.sort(rng.integers(0, jitter_ms, size))

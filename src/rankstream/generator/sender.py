@@ -44,7 +44,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rankstream.errors import ConfigError, require
-from rankstream.generator.traffic import TrafficModel, TrafficSpec
+from rankstream.generator.live import LiveModel
+from rankstream.generator.scenarios import DEFAULT_SCENARIO, RunSettings, scenario_named
+from rankstream.generator.traffic import TrafficModel, VideoMetadata
 
 if TYPE_CHECKING:
     from rankstream.generator.producer import ProduceReport
@@ -222,8 +224,11 @@ async def run(
     retries: int = 5,
     timeout: float = 30.0,
     token: str | None = None,
+    scenario: str = DEFAULT_SCENARIO,
 ) -> SendReport:
-    """Send generated views to ``target`` for ``duration`` seconds; see the module docstring.
+    """Send generated events of ``scenario`` (a name of
+    :data:`~rankstream.generator.scenarios.SCENARIOS`; ``videos`` and ``malformed_share``
+    shape ``views`` only) to ``target`` for ``duration`` seconds; see the module docstring.
 
     ``rate`` is events/s (0: as fast as the server answers). A request carries
     ``batch_size`` events, fewer when paced slowly (at least ~20 requests/s, so pacing stays
@@ -244,14 +249,16 @@ async def run(
     require(checks)
     created_ms = int(time.time() * 1000)
     run_tag = f"{seed:x}.{created_ms:x}."
-    spec = TrafficSpec(
-        videos=videos,
+    chosen = scenario_named(scenario)  # ConfigError for an unknown name
+    settings = RunSettings(
         seed=seed,
-        malformed_share=malformed_share,
         run=run_tag,
+        start_ms=created_ms,
+        videos=videos,
+        malformed_share=malformed_share,
         spike_offset_s=min(60.0, duration / 3) if spike_at is None else spike_at,
     )
-    model = TrafficModel(spec, created_ms)  # raises ConfigError for bad traffic settings
+    model = chosen.build(settings)  # raises ConfigError for bad traffic settings
     report = SendReport(target=base)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}"} if token else None
@@ -275,9 +282,9 @@ async def run(
             key=lambda index: idempotency_key(seed, run_tag, index),
         )
         with _interrupts(sender.on_interrupt), _progress_display(progress) as display:
-            if register_metadata:
+            if register_metadata and isinstance(model, TrafficModel):
                 ranks = range(min(videos, metadata_videos))
-                await sender.register([*ranks, videos])  # rank `videos` is the viral video
+                await sender.register(model.metadata([*ranks, videos]))  # `videos`: viral
             per_request = batch_size if rate == 0 else min(batch_size, math.ceil(rate / 20))
             total = None if rate == 0 or diurnal else round(rate * duration)
             await sender.send(rate, duration, per_request, total, diurnal, display)
@@ -296,12 +303,13 @@ def send_or_produce(
 ) -> SendReport | ProduceReport:
     """:func:`send` to an ``http(s)://`` target; a ``kafka://HOST:PORT/TOPIC`` target is
     produced to instead (:func:`~rankstream.generator.producer.produce`, which takes
-    ``batch_size``, ``malformed_share``, ``spike_at`` and ``diurnal``; the HTTP-only options
-    are ignored: there is no server to register metadata with). Blocks until the run ends."""
+    ``batch_size``, ``malformed_share``, ``spike_at``, ``diurnal`` and ``scenario``; the
+    HTTP-only options are ignored: there is no server to register metadata with). Blocks
+    until the run ends."""
     if urllib.parse.urlsplit(target).scheme == "kafka":
         from rankstream.generator.producer import produce
 
-        kept = {"batch_size", "malformed_share", "spike_at", "diurnal"}
+        kept = {"batch_size", "malformed_share", "spike_at", "diurnal", "scenario"}
         return produce(
             target, rate, duration, videos, seed, **{k: options[k] for k in kept & set(options)}
         )
@@ -367,7 +375,7 @@ def _interrupts(handler: Callable[[], None]) -> Iterator[None]:
 @dataclass(slots=True)
 class _Sender:
     client: httpx.AsyncClient
-    model: TrafficModel
+    model: LiveModel
     report: SendReport
     concurrency: int
     retries: int
@@ -384,10 +392,10 @@ class _Sender:
                 task.cancel()
         self.stopping.set()
 
-    async def register(self, ranks: list[int]) -> None:
-        """``PUT /videos/{id}`` for each rank, ``concurrency`` at a time; stops at the first
+    async def register(self, metadata: list[VideoMetadata]) -> None:
+        """``PUT /videos/{id}`` for each video, ``concurrency`` at a time; stops at the first
         404/405 (a server without the endpoint) and never raises for an answer."""
-        pending = iter(self.model.metadata(ranks))  # shared by the workers
+        pending = iter(metadata)  # shared by the workers
         missing = False
 
         async def worker() -> None:

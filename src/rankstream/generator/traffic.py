@@ -199,6 +199,11 @@ class TrafficBatch:
     def __len__(self) -> int:
         return len(self.events)
 
+    @property
+    def keys(self) -> list[str]:
+        """The Kafka key of each row: its ``video_id`` (as drawn, for a malformed row)."""
+        return self.video_ids
+
     def encode(self) -> bytes:
         """The batch as a JSON array, the body of one ``POST /views``."""
         return msgspec.json.encode(self.events)
@@ -276,12 +281,8 @@ class TrafficModel:
         return str(self._category_names[self._video_category[rank]])
 
     def rate_multiplier(self, now_ms: int) -> float:
-        """The diurnal rate factor at ``now_ms``: the UTC hour's entry of the curve,
-        interpolated linearly to the next hour (mean 1 over a day)."""
-        hours = (now_ms % DAY) / HOUR
-        hour = int(hours)
-        frac = hours - hour
-        return _DIURNAL[hour] * (1 - frac) + _DIURNAL[(hour + 1) % 24] * frac
+        """The diurnal rate factor at ``now_ms`` (:func:`diurnal_multiplier`)."""
+        return diurnal_multiplier(now_ms)
 
     def metadata(self, ranks: Iterable[int]) -> list[VideoMetadata]:
         """Metadata of the catalogue videos of the given popularity ranks, the same for the
@@ -394,6 +395,15 @@ class TrafficModel:
         source[dups[has]] = valid[picks[has]]
         kinds[dups[~has]] = NORMAL
         return source
+
+
+def diurnal_multiplier(now_ms: int) -> float:
+    """The diurnal rate factor at ``now_ms``: the UTC hour's entry of the curve,
+    interpolated linearly to the next hour (mean 1 over a day; every scenario shares it)."""
+    hours = (now_ms % DAY) / HOUR
+    hour = int(hours)
+    frac = hours - hour
+    return _DIURNAL[hour] * (1 - frac) + _DIURNAL[(hour + 1) % 24] * frac
 
 
 def _malformed(kind: str, view: View, now_ms: int, rng: np.random.Generator) -> object:

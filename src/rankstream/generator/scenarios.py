@@ -1,0 +1,100 @@
+"""The traffic scenarios ``rankstream generate --scenario`` can make, declared once.
+
+Each :class:`Scenario` names a live model and says how to build it for one run;
+:data:`SCENARIOS` is the registry the CLI's choices, the sender and the producer read:
+
+- ``views``: video views (:mod:`rankstream.generator.traffic`), what the engine ranks today;
+- ``game``: players' score events in teams, with streaky players
+  (:mod:`rankstream.generator.game`);
+- ``shop``: shoppers' sessions through page_view, product_view, add_to_cart and purchase
+  (:mod:`rankstream.generator.shop`).
+
+The fields of each scenario's events are documented in docs/GENERATOR.md and
+docs/SCENARIOS.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from rankstream.errors import ConfigError
+from rankstream.generator.game import GameModel, GameSpec
+from rankstream.generator.live import LiveModel
+from rankstream.generator.shop import ShopModel, ShopSpec
+from rankstream.generator.traffic import TrafficModel, TrafficSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What the sender or producer knows of a run when it builds the model.
+
+    ``videos``, ``malformed_share`` and ``spike_offset_s`` shape the ``views`` scenario
+    only; the other scenarios have their own (default) sizes and make no malformed rows.
+    """
+
+    seed: int
+    run: str
+    start_ms: int
+    videos: int = 10_000
+    malformed_share: float = 0.0
+    spike_offset_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One kind of live traffic: its name, a line of help, how to build its model, and
+    whether the sender registers video metadata (``PUT /videos``) for it first."""
+
+    name: str
+    summary: str
+    build: Callable[[RunSettings], LiveModel]
+    registers_metadata: bool = False
+
+
+def _views(run: RunSettings) -> TrafficModel:
+    spec = TrafficSpec(
+        videos=run.videos,
+        seed=run.seed,
+        malformed_share=run.malformed_share,
+        run=run.run,
+        spike_offset_s=run.spike_offset_s,
+    )
+    return TrafficModel(spec, run.start_ms)
+
+
+def _only_views(name: str, run: RunSettings) -> None:
+    if run.malformed_share:
+        raise ConfigError(f"malformed events are made by the views scenario only, not {name}")
+
+
+def _game(run: RunSettings) -> GameModel:
+    _only_views("game", run)
+    return GameModel(GameSpec(seed=run.seed, run=run.run), run.start_ms)
+
+
+def _shop(run: RunSettings) -> ShopModel:
+    _only_views("shop", run)
+    return ShopModel(ShopSpec(seed=run.seed, run=run.run), run.start_ms)
+
+
+SCENARIOS: Final[dict[str, Scenario]] = {
+    s.name: s
+    for s in (
+        Scenario("views", "video views", _views, registers_metadata=True),
+        Scenario("game", "players' scores in teams, with hot streaks", _game),
+        Scenario("shop", "shop sessions: views, carts, purchases", _shop),
+    )
+}
+"""Every scenario by name; ``views`` is the default."""
+
+DEFAULT_SCENARIO: Final = "views"
+
+
+def scenario_named(name: str) -> Scenario:
+    """The scenario called ``name``, or :class:`ConfigError` listing the known ones."""
+    found = SCENARIOS.get(name)
+    if found is None:
+        raise ConfigError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
+    return found
