@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from rankstream.config import ServiceConfig, env_var, option_name
+from rankstream.config import DECLARATIONS, ServiceConfig, env_var, option_name
 from rankstream.engine import TopKEngine, TopKResult
 from rankstream.errors import ConfigError
 from rankstream.generator import StreamSpec, generate_columns
@@ -130,11 +130,19 @@ _CONFIG_OPTION = inspect.Parameter(
         typer.Option(
             "--config",
             metavar="FILE",
-            help="TOML file of settings, keys as the setting names: port = 8000.",
+            help="TOML file of settings, keys as the setting names: port = 8000. The"
+            " declarations are set there or as JSON in the environment: "
+            + "; ".join(escape(f"{name} [env: {env_var(name)}]") for name in DECLARATIONS)
+            + ".",
             dir_okay=False,
         ),
     ],
 )
+
+
+def command_line_settings() -> dict[str, FieldInfo]:
+    """The settings with a command-line option: all but the :data:`DECLARATIONS`."""
+    return {n: i for n, i in ServiceConfig.model_fields.items() if n not in DECLARATIONS}
 
 
 def with_settings(command: Callable[..., None]) -> Callable[..., None]:
@@ -153,7 +161,7 @@ def with_settings(command: Callable[..., None]) -> Callable[..., None]:
         raise TypeError(f"{command.__name__}: the first parameter must be a ServiceConfig")
     own = [parameter.replace(annotation=hints[parameter.name]) for parameter in rest]
     generated = [_CONFIG_OPTION] + [
-        _setting_option(name, info) for name, info in ServiceConfig.model_fields.items()
+        _setting_option(name, info) for name, info in command_line_settings().items()
     ]
     clash = {p.name for p in own} & {p.name for p in generated}
     if clash:
@@ -163,7 +171,7 @@ def with_settings(command: Callable[..., None]) -> Callable[..., None]:
     def run(**arguments: Any) -> None:
         config_file = arguments.pop("config")
         given = {}
-        for name in ServiceConfig.model_fields:
+        for name in command_line_settings():
             value = arguments.pop(name)
             if value is not None and value != []:  # a repeatable option not given is []
                 given[name] = value

@@ -35,10 +35,22 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rankstream.boards import VIEW_FIELDS, BoardSpec, parse_boards
 from rankstream.engine import EngineConfig
 from rankstream.errors import ConfigError
 
 SCOPE_KINDS = ("all", "category", "region", "category_region")
+DECLARATION: dict[str, Any] = {"declaration": True}
+"""Marks the settings that are declarations (tables, lists of tables): set in the TOML file
+or, as JSON, in the environment; they have no command-line option."""
+VIDEOS_DECLARATION: dict[str, Any] = {
+    "name": "videos",
+    "entity": "video_id",
+    "aliases": ["videoId"],
+    "scopes": ["category", "region"],
+    "value_name": "views",
+}
+"""The default board: today's videos by views, as a declaration."""
 
 ENV_PREFIX = "RANKSTREAM_"
 MIB = 1024 * 1024
@@ -260,6 +272,19 @@ class ServiceConfig(BaseSettings):
         description="Scale-out analytics loader: a directory, or s3://BUCKET/PREFIX, for its"
         " engine checkpoints (not the workers'); empty: data_dir/analytics-checkpoints.",
     )
+    fields: dict[str, str] = Field(
+        default_factory=lambda: dict(VIEW_FIELDS),
+        description="Event fields the boards may use, with their types: string, integer,"
+        " decimal(N) or boolean (a TOML table; JSON in the environment).",
+        json_schema_extra=DECLARATION,
+    )
+    boards: tuple[dict[str, Any], ...] = Field(
+        default=(dict(VIDEOS_DECLARATION),),
+        description="The leaderboards, each a TOML table [[boards]] with name, entity,"
+        " measure, scopes, filter, windows (see docs/LEADERBOARDS.md; JSON in the"
+        " environment). Default: the videos board.",
+        json_schema_extra=DECLARATION,
+    )
 
     if not TYPE_CHECKING:  # mypy keeps the keyword signature pydantic derives from the fields
 
@@ -342,6 +367,10 @@ class ServiceConfig(BaseSettings):
                 f"({self.max_body_bytes}), or the largest request could never be queued"
             )
         try:
+            self.board_specs()
+        except ConfigError as exc:
+            raise ValueError(f"boards: {exc}") from None
+        try:
             self.engine_config()
         except ConfigError as exc:
             raise ValueError(f"engine: {exc}") from None
@@ -382,6 +411,10 @@ class ServiceConfig(BaseSettings):
         """The largest k a top-k query may ask: ``max_k``, or in scale-out the published
         depth if smaller."""
         return min(self.max_k, self.publish_depth) if self.scale_out else self.max_k
+
+    def board_specs(self) -> tuple[BoardSpec, ...]:
+        """The declared boards, checked against the declared fields."""
+        return parse_boards(self.boards, self.fields)
 
     def engine_config(self) -> EngineConfig:
         """The engine settings these service settings imply."""
@@ -512,3 +545,12 @@ def _show(error: ErrorDetails) -> str:
     value = error["input"]
     text = value if isinstance(value, str) and value and " " not in value else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+DECLARATIONS = tuple(
+    name
+    for name, info in ServiceConfig.model_fields.items()
+    if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("declaration")
+)
+"""The settings that are declarations (``fields``, ``boards``): TOML tables, or JSON in the
+environment, never command-line options."""

@@ -43,6 +43,7 @@ def test_the_default_board_is_todays_videos() -> None:
             {
                 "name": "videos",
                 "entity": "video_id",
+                "aliases": ["videoId"],
                 "scopes": ["category", "region"],
                 "value_name": "views",
             }
@@ -51,7 +52,7 @@ def test_the_default_board_is_todays_videos() -> None:
     )
     assert board.windows == VIDEOS.windows
     assert board.scopes == VIDEOS.scopes
-    assert board.engine_measure.quantity_field is None
+    assert board.engine_measure == VIDEOS.engine_measure
 
 
 def test_windows() -> None:

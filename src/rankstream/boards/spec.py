@@ -15,7 +15,8 @@ Declared once, in the configuration, and checked at start-up (a bad declaration 
 - **fields**: every event field a board may use, with its type: ``string``, ``integer``,
   ``decimal(N)`` (a number kept exactly to ``N`` decimal places) or ``boolean``.
   ``timestamp`` and ``event_id`` are built in.
-- **entity**: a ``string`` field naming what is ranked.
+- **entity**: a ``string`` field naming what is ranked (``aliases``: other names the same
+  field may arrive under, e.g. ``videoId``).
 - **measure**: ``count`` (each event counts 1) or ``sum(FIELD)`` over an ``integer`` or
   ``decimal(N)`` field (fixed point: ``19.99`` in a ``decimal(2)`` field adds 1999 hundredths;
   answers give the sum back as a decimal). A negative value, one with more places than
@@ -177,7 +178,7 @@ def parse_field_types(fields: Mapping[str, str]) -> dict[str, str]:
 
 def parse_board(declaration: Mapping[str, Any], fields: FieldTypes) -> BoardSpec:
     """A :class:`BoardSpec` from its declaration (a TOML table), checked against ``fields``."""
-    known = {"name", "entity", "measure", "scopes", "filter", "windows", "value_name"}
+    known = {"name", "entity", "aliases", "measure", "scopes", "filter", "windows", "value_name"}
     name = declaration.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
@@ -218,6 +219,11 @@ def parse_board(declaration: Mapping[str, Any], fields: FieldTypes) -> BoardSpec
     value_name = declaration.get("value_name", "value")
     if not isinstance(value_name, str) or not _FIELD.match(value_name):
         raise ConfigError(f"{where}: value_name must be a field-like name")
+    aliases = declaration.get("aliases", [])
+    if not isinstance(aliases, list) or not all(
+        isinstance(a, str) and _FIELD.match(a) and a not in fields for a in aliases
+    ):
+        raise ConfigError(f"{where}: aliases must be a list of other, undeclared field names")
     raw_filter = declaration.get("filter")
     return BoardSpec(
         name=name,
@@ -227,6 +233,7 @@ def parse_board(declaration: Mapping[str, Any], fields: FieldTypes) -> BoardSpec
         filter=None if raw_filter is None else parse_filter(where, raw_filter, fields),
         windows=specs,
         scale=scale,
+        entity_aliases=tuple(aliases),
         value_name=value_name,
     )
 
