@@ -4,6 +4,7 @@ same answers after a snapshot round trip."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from decimal import Decimal
 from typing import Any
@@ -126,6 +127,7 @@ def test_boards_match_the_oracle(drawn: list[dict[str, Any]], groups: list[Any])
     boards = BoardSet(specs, CONFIG)
     oracle = BoardsOracle(specs, CONFIG)
     wall = START
+    decided: list[int] = []
     for gap, drawn_events in groups:
         wall += gap
         events = []
@@ -137,20 +139,24 @@ def test_boards_match_the_oracle(drawn: list[dict[str, Any]], groups: list[Any])
         if len(events) > 6:  # a group of requests: one screening, several calls, one commit
             screening = boards.screening(wall)
             calls = [events[:4], events[4:6], events[6:]]
-            decided = [screening.screen(boards.route([encode(e) for e in c])) for c in calls]
+            answers = [screening.screen(boards.route([encode(e) for e in c])) for c in calls]
             screening.commit()
-            statuses = [s for d in decided for s in d.status.tolist()]
-            reasons = [row in d.reasons for d in decided for row in range(len(d.status))]
+            statuses = [s for a in answers for s in a.status.tolist()]
+            reasons = [row in a.reasons for a in answers for row in range(len(a.status))]
         else:
             result = boards.ingest([encode(e) for e in events], wall)
             statuses = result.status.tolist()
             reasons = [row in result.reasons for row in range(len(events))]
         assert statuses == expected
         assert reasons == [s == INVALID for s in statuses]
+        decided += statuses
     boards.tick(wall)
     check_answers(boards, oracle)
+    counts = [decided.count(code) for code in range(INVALID + 1)]
+    assert dataclasses.astuple(boards.stats) == tuple(counts)  # accepted, dup, too new, cap, bad
     restored = BoardSet.restore(boards.snapshot(), specs, CONFIG)
     check_answers(restored, oracle)
+    assert restored.stats == boards.stats
 
 
 def test_one_event_feeds_every_board_it_fits() -> None:

@@ -64,6 +64,25 @@ class Route:
 
 
 @dataclass(slots=True)
+class BoardStats:
+    """Events decided since the state began, each counted once whatever the boards it fits.
+    ``accepted`` includes replayed (logged) events; refusals of a replayed group are the
+    caller's to add back (its log record counts them)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected_too_new: int = 0
+    rejected_over_capacity: int = 0
+    invalid: int = 0
+
+
+class _Snapshot(msgspec.Struct, array_like=True, tag="boards-1"):
+    partition: int
+    stats: tuple[int, ...]
+    engines: dict[str, bytes]
+
+
+@dataclass(slots=True)
 class Routed:
     """A request's events offered to the boards: ``size`` events, each board's fitting ones,
     and a reason for each event that fits no board (by row)."""
@@ -98,8 +117,12 @@ class BoardSet:
         boards: Sequence[BoardSpec],
         config: EngineConfig | None = None,
         engines: Mapping[str, TopKEngine] | None = None,
+        partition: int = 0,
+        stats: BoardStats | None = None,
     ) -> None:
         base = config or EngineConfig()
+        self.partition = partition
+        self.stats = stats or BoardStats()
         self.boards = {b.name: b for b in boards}
         self.configs = {
             b.name: dataclasses.replace(base, windows=b.windows, measure=b.engine_measure)
@@ -108,7 +131,8 @@ class BoardSet:
         for engine_config in self.configs.values():
             engine_config.validate()
         self.engines = {
-            name: (engines or {}).get(name) or TopKEngine(c) for name, c in self.configs.items()
+            name: (engines or {}).get(name) or TopKEngine(c, partition)
+            for name, c in self.configs.items()
         }
         self._decoders = {name: EventDecoder(c.measure) for name, c in self.configs.items()}
         fields = sorted({b.filter.field for b in boards if b.filter is not None})
@@ -197,8 +221,26 @@ class BoardSet:
         """Count events already accepted (logged) that arrived at ``wall_time``, on every
         board each fits, refusing nothing (see :meth:`TopKEngine.replay
         <rankstream.engine.TopKEngine.replay>`)."""
-        for name, route in self.route(raws).routes.items():
+        routed = self.route(raws)
+        for name, route in routed.routes.items():
             self.engines[name].replay(route.batch, wall_time)
+        self.stats.accepted += routed.size - len(routed.unfit)
+
+    @property
+    def late_dropped(self) -> int:
+        """Accepted events counted toward ``all`` only, being older than a board's horizon
+        (once per board: see :attr:`TopKEngine.stats <rankstream.engine.TopKEngine.stats>`)."""
+        return sum(e.stats.late_dropped for e in self.engines.values())
+
+    @property
+    def now(self) -> int | None:
+        """The newest engine clock of the boards (``None`` before any event)."""
+        clocks = [e.now for e in self.engines.values() if e.now is not None]
+        return max(clocks) if clocks else None
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        """Each board's :meth:`TopKEngine.memory <rankstream.engine.TopKEngine.memory>`."""
+        return {name: engine.memory() for name, engine in self.engines.items()}
 
     def tick(self, wall_time: int) -> None:
         """Advance every board's clock to ``wall_time`` (windows slide when idle)."""
@@ -235,8 +277,15 @@ class BoardSet:
         return self.engines[name].top_k(window, k, category, region)
 
     def snapshot(self) -> bytes:
-        """Every board's engine snapshot, by board name."""
-        return msgspec.msgpack.encode({name: e.snapshot() for name, e in self.engines.items()})
+        """Every board's engine snapshot by board name, with the partition and the
+        event-level statistics."""
+        return msgspec.msgpack.encode(
+            _Snapshot(
+                self.partition,
+                dataclasses.astuple(self.stats),
+                {name: e.snapshot() for name, e in self.engines.items()},
+            )
+        )
 
     @classmethod
     def restore(
@@ -245,16 +294,16 @@ class BoardSet:
         """The boards of a :meth:`snapshot`; a board declared since starts empty, and a board
         no longer declared is dropped. :class:`SnapshotError` if it cannot be read."""
         try:
-            saved = msgspec.msgpack.decode(data, type=dict[str, bytes])
+            saved = msgspec.msgpack.decode(data, type=_Snapshot)
         except msgspec.DecodeError as exc:
             raise SnapshotError(f"cannot read board snapshot: {exc}") from None
-        empty = cls(boards, config)
+        empty = cls(boards, config, partition=saved.partition)
         engines = {
-            name: TopKEngine.restore(saved[name], empty.configs[name])
+            name: TopKEngine.restore(saved.engines[name], empty.configs[name])
             for name in empty.boards
-            if name in saved
+            if name in saved.engines
         }
-        return cls(boards, config, engines)
+        return cls(boards, config, engines, saved.partition, BoardStats(*saved.stats))
 
 
 class BoardScreening:
@@ -271,6 +320,7 @@ class BoardScreening:
         # Per board, per screen call: the routed batch and which of its events were counted.
         self._kept: dict[str, list[tuple[EventBatch, npt.NDArray[np.bool_]]]] = {}
         self._agree: dict[str, bool] = {}  # each board accepted exactly what is counted
+        self._decided: list[StatusArray] = []
 
     def screen(self, routed: Routed) -> Ingested:
         """Statuses and reasons for one routed request, seeing what earlier calls accepted."""
@@ -299,6 +349,7 @@ class BoardScreening:
             self._kept.setdefault(name, []).append((route.batch, keep))
             agree = bool(np.array_equal(keep, verdicts[name] == ACCEPTED))
             self._agree[name] = self._agree.get(name, True) and agree
+        self._decided.append(status)
         return Ingested(status, reasons)
 
     def commit(self) -> dict[str, int]:
@@ -317,4 +368,12 @@ class BoardScreening:
                     raise RuntimeError(f"board {name}: a re-screened event was refused")
             engine.commit(screening, batch)
             counted[name] = len(batch)
+        stats = self.boards.stats
+        for decided in self._decided:
+            codes = np.bincount(decided, minlength=INVALID + 1).tolist()
+            stats.accepted += codes[ACCEPTED]
+            stats.duplicates += codes[DUPLICATE]
+            stats.rejected_too_new += codes[TOO_NEW]
+            stats.rejected_over_capacity += codes[OVER_CAPACITY]
+            stats.invalid += codes[INVALID]
         return counted
