@@ -5,7 +5,14 @@
 - :mod:`.questions`: rising entities and group leaders, beyond each board's top k.
 """
 
-from rankstream.boards.board_set import INVALID, BoardSet, Ingested
+from rankstream.boards.board_set import (
+    INVALID,
+    BoardScreening,
+    BoardSet,
+    BoardStats,
+    Ingested,
+    Routed,
+)
 from rankstream.boards.questions import Leaders, Rising, leaders, rising
 from rankstream.boards.spec import (
     VIDEOS,
@@ -20,12 +27,15 @@ __all__ = [
     "INVALID",
     "VIDEOS",
     "VIEW_FIELDS",
+    "BoardScreening",
     "BoardSet",
     "BoardSpec",
+    "BoardStats",
     "Filter",
     "Ingested",
     "Leaders",
     "Rising",
+    "Routed",
     "leaders",
     "parse_boards",
     "parse_window",

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rankstream.boards import VIDEOS, BoardSet, BoardSpec
+from rankstream.boards.board_set import BoardStats
 from rankstream.checkpoint import CheckpointStore
 from rankstream.engine import EngineConfig, TopKEngine
 from rankstream.engine.wire import EventDecoder
@@ -66,6 +69,58 @@ def restore_newest(
             continue
         return engine, checkpoint.position
     return TopKEngine(config, partition=partition), LogPosition()
+
+
+def restore_boards(
+    boards: Sequence[BoardSpec],
+    config: EngineConfig,
+    checkpoints: CheckpointStore,
+    partition: int = 0,
+) -> tuple[BoardSet, LogPosition]:
+    """As :func:`restore_newest`, for the declared ``boards``: ``partition``'s newest
+    readable checkpoint and the position it covers up to, or empty boards at the log's
+    start. A board declared since the checkpoint starts empty (it counts from the position
+    on); one no longer declared is dropped. A checkpoint of a single engine (written before
+    boards) is read as the ``videos`` board's when that board is declared as it was then."""
+    for checkpoint in checkpoints.newest_first(partition):
+        try:
+            restored = _read_boards(checkpoint.data, boards, config)
+        except SnapshotError as exc:
+            logger.warning(
+                "skipping unreadable checkpoint of partition %d at offset %d: %s",
+                partition,
+                checkpoint.offset,
+                exc,
+            )
+            continue
+        if restored.partition != partition:
+            logger.warning(
+                "skipping a checkpoint of partition %d found under partition %d",
+                restored.partition,
+                partition,
+            )
+            continue
+        return restored, checkpoint.position
+    return BoardSet(boards, config, partition=partition), LogPosition()
+
+
+def _read_boards(data: bytes, boards: Sequence[BoardSpec], config: EngineConfig) -> BoardSet:
+    try:
+        return BoardSet.restore(data, boards, config)
+    except SnapshotError:
+        if not any(
+            b.engine_measure == VIDEOS.engine_measure and b.name == VIDEOS.name for b in boards
+        ):
+            raise
+    set_up = BoardSet(boards, config)  # the engine settings of the videos board
+    engine = TopKEngine.restore(data, set_up.configs[VIDEOS.name])  # SnapshotError if not
+    stats = BoardStats(
+        engine.stats.accepted,
+        engine.stats.duplicates,
+        engine.stats.rejected_too_new,
+        engine.stats.rejected_over_capacity,
+    )
+    return BoardSet(boards, config, {VIDEOS.name: engine}, engine.partition, stats)
 
 
 def recover(

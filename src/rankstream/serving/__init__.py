@@ -6,6 +6,6 @@ from the engine in this process); in scale-out mode an API replica produces to K
 reads rankings the workers published to Redis. The HTTP handlers see only these seams.
 """
 
-from rankstream.serving.protocols import Ingest, RankingSource
+from rankstream.serving.protocols import BoardSource, Ingest, RankingSource
 
-__all__ = ["Ingest", "RankingSource"]
+__all__ = ["BoardSource", "Ingest", "RankingSource"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
+from rankstream.boards import BoardSpec, Leaders, Rising
 from rankstream.engine import TopKResult
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.writer import Submission
@@ -23,6 +25,40 @@ class RankingSource(Protocol):
     ) -> TopKResult:
         """The top ``k`` of ``window`` (filtered by category and region), with the bounds
         ``[start, end)`` every count in it was computed for."""
+        ...
+
+
+class BoardSource(Protocol):
+    """Exact answers of the declared leaderboards (:mod:`rankstream.boards`).
+
+    Same errors as :class:`RankingSource`: :class:`~rankstream.errors.InvalidQuery` for an
+    unknown board, window, scope or bad parameter; :class:`~rankstream.errors.RankingUnavailable`
+    when an answer cannot be had right now.
+    """
+
+    def boards(self) -> tuple[BoardSpec, ...]:
+        """The declared boards, in declaration order."""
+        ...
+
+    def board_top_k(self, board: str, window: str, k: int, scopes: Mapping[str, str]) -> TopKResult:
+        """The top ``k`` entities of ``board`` in ``window``, narrowed by ``{scope field:
+        value}``; ``category``/``region`` of the result are the board's scope slots."""
+        ...
+
+    def rising(
+        self,
+        board: str,
+        short: str,
+        long: str,
+        k: int,
+        minimum: int,
+        scopes: Mapping[str, str],
+    ) -> Rising:
+        """See :func:`rankstream.boards.rising`."""
+        ...
+
+    def leaders(self, board: str, by: str, window: str, k: int) -> Leaders:
+        """See :func:`rankstream.boards.leaders`."""
         ...
 
 
