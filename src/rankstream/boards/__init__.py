@@ -1,6 +1,7 @@
 """Named leaderboards: any entity, counted or summed, scoped and filtered, from one stream.
 
 - :mod:`.spec`: the declarations (fields, boards), checked at start-up;
+- :mod:`.routing`: which boards each event fits, decoded by each board's rules;
 - :mod:`.board_set`: one engine per board, one accept-or-refuse decision per event;
 - :mod:`.questions`: rising entities and group leaders, beyond each board's top k.
 """
@@ -11,9 +12,9 @@ from rankstream.boards.board_set import (
     BoardSet,
     BoardStats,
     Ingested,
-    Routed,
 )
 from rankstream.boards.questions import Leaders, Rising, leaders, rising
+from rankstream.boards.routing import BoardRouter, Routed
 from rankstream.boards.spec import (
     VIDEOS,
     VIEW_FIELDS,
@@ -27,6 +28,7 @@ __all__ = [
     "INVALID",
     "VIDEOS",
     "VIEW_FIELDS",
+    "BoardRouter",
     "BoardScreening",
     "BoardSet",
     "BoardSpec",

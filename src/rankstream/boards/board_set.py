@@ -22,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from rankstream.boards.routing import BoardRouter, Reason, Routed
 from rankstream.boards.spec import BoardSpec
 from rankstream.engine import (
     ACCEPTED,
@@ -40,6 +40,8 @@ from rankstream.engine import (
     TopKResult,
 )
 from rankstream.engine.screening import Screening
+from rankstream.engine.snapshot import encode as encode_snapshot
+from rankstream.engine.state import EngineState
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import InvalidQuery, SnapshotError
 
@@ -47,20 +49,10 @@ INVALID = 4
 """Event status: it fits no board (the reason says why)."""
 
 StatusArray = npt.NDArray[np.int8]
-Reason = tuple[str, str]  # (field, message)
-_NO_BOARD: Reason = ("event", "event: matches no leaderboard's filter")
 # An event refused on any board it fits is refused: too new over duplicate over capacity.
 _PRIORITY = np.zeros(5, dtype=np.int8)
 _PRIORITY[[ACCEPTED, OVER_CAPACITY, DUPLICATE, TOO_NEW]] = [0, 1, 2, 3]
 _BY_PRIORITY = np.array([ACCEPTED, OVER_CAPACITY, DUPLICATE, TOO_NEW], dtype=np.int8)
-
-
-@dataclass(slots=True)
-class Route:
-    """Which events fit one board: their rows in the request and their decoded batch."""
-
-    rows: list[int]
-    batch: EventBatch
 
 
 @dataclass(slots=True)
@@ -76,20 +68,25 @@ class BoardStats:
     invalid: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class BoardCapture:
+    """What :meth:`BoardSet.capture` copied: partition, statistics, each engine's state."""
+
+    partition: int
+    stats: tuple[int, ...]
+    engines: dict[str, EngineState]
+
+
+def encode_capture(capture: BoardCapture) -> bytes:
+    """The snapshot bytes of a :class:`BoardCapture` (:meth:`BoardSet.restore` reads them)."""
+    engines = {name: encode_snapshot(state) for name, state in capture.engines.items()}
+    return msgspec.msgpack.encode(_Snapshot(capture.partition, capture.stats, engines))
+
+
 class _Snapshot(msgspec.Struct, array_like=True, tag="boards-1"):
     partition: int
     stats: tuple[int, ...]
     engines: dict[str, bytes]
-
-
-@dataclass(slots=True)
-class Routed:
-    """A request's events offered to the boards: ``size`` events, each board's fitting ones,
-    and a reason for each event that fits no board (by row)."""
-
-    size: int
-    routes: dict[str, Route]
-    unfit: dict[int, Reason]
 
 
 @dataclass(slots=True)
@@ -134,74 +131,11 @@ class BoardSet:
             name: (engines or {}).get(name) or TopKEngine(c, partition)
             for name, c in self.configs.items()
         }
-        self._decoders = {name: EventDecoder(c.measure) for name, c in self.configs.items()}
-        fields = sorted({b.filter.field for b in boards if b.filter is not None})
-        self._filter_fields = fields
-        self._filter_decoder = (
-            msgspec.json.Decoder(
-                list[  # type: ignore[misc]
-                    msgspec.defstruct(
-                        "Selected",
-                        [(f"f{n}", Any, None) for n in range(len(fields))],
-                        rename={f"f{n}": name for n, name in enumerate(fields)},
-                    )
-                ]
-            )
-            if fields
-            else None
-        )
-
-    # ------------------------------------------------------------------ routing
+        self.router = BoardRouter(boards, {n: c.measure for n, c in self.configs.items()})
 
     def route(self, raws: Sequence[bytes | msgspec.Raw]) -> Routed:
-        """Each board's fitting events, and a reason for each event that fits none."""
-        selected = self._selected(raws)
-        routes: dict[str, Route] = {}
-        first_reason: dict[int, Reason] = {}
-        fits = np.zeros(len(raws), dtype=bool)
-        for name, spec in self.boards.items():
-            rows = selected[name] if spec.filter is not None else range(len(raws))
-            decoded = self._decoders[name].decode([raws[r] for r in rows])
-            chosen = [rows[p] for p in decoded.positions]
-            fits[chosen] = True
-            for position, reason_field, message, _ in decoded.errors:
-                first_reason.setdefault(rows[position], (reason_field, message))
-            routes[name] = Route(chosen, decoded.batch)
-        unfit = {row: first_reason.get(row, _NO_BOARD) for row in np.flatnonzero(~fits).tolist()}
-        return Routed(len(raws), routes, unfit)
-
-    def _selected(self, raws: Sequence[bytes | msgspec.Raw]) -> dict[str, list[int]]:
-        """Rows each filtered board selects (events that are not JSON objects: none)."""
-        if self._filter_decoder is None:
-            return {}
-        values = self._filter_values(raws)
-        selected: dict[str, list[int]] = {}
-        for name, spec in self.boards.items():
-            if spec.filter is None:
-                continue
-            column = values[self._filter_fields.index(spec.filter.field)]
-            matches = spec.filter.matches
-            selected[name] = [row for row, value in enumerate(column) if matches(value)]
-        return selected
-
-    def _filter_values(self, raws: Sequence[bytes | msgspec.Raw]) -> list[list[Any]]:
-        """The filter fields of every event, one column per field (``None``: absent, or
-        the event is not a JSON object)."""
-        assert self._filter_decoder is not None
-        width = len(self._filter_fields)
-        try:
-            events = self._filter_decoder.decode(b"[" + b",".join(map(bytes, raws)) + b"]")
-            rows = [[getattr(e, f"f{n}") for n in range(width)] for e in events]
-        except (msgspec.DecodeError, RecursionError):
-            rows = []
-            one = msgspec.json.Decoder(self._filter_decoder.type.__args__[0])
-            for raw in raws:
-                try:
-                    event = one.decode(bytes(raw))
-                    rows.append([getattr(event, f"f{n}") for n in range(width)])
-                except (msgspec.DecodeError, RecursionError):
-                    rows.append([None] * width)
-        return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+        """See :meth:`BoardRouter.route`."""
+        return self.router.route(raws)
 
     # ------------------------------------------------------------------ counting
 
@@ -217,10 +151,25 @@ class BoardSet:
         decided.counted = screening.commit()
         return decided
 
-    def replay(self, raws: Sequence[bytes], wall_time: int) -> None:
+    @property
+    def log_decoder(self) -> EventDecoder:
+        """The decoder whose batch :meth:`replay` can take as ``decoded`` (the first
+        board's)."""
+        return self.router.decoders[next(iter(self.boards))]
+
+    def replay(
+        self, raws: Sequence[bytes], wall_time: int, decoded: EventBatch | None = None
+    ) -> None:
         """Count events already accepted (logged) that arrived at ``wall_time``, on every
         board each fits, refusing nothing (see :meth:`TopKEngine.replay
-        <rankstream.engine.TopKEngine.replay>`)."""
+        <rankstream.engine.TopKEngine.replay>`). ``decoded``: :attr:`log_decoder`'s batch
+        of ``raws`` if the caller has it; with a single unfiltered board it is all
+        replay needs, so nothing is decoded twice."""
+        first = next(iter(self.boards.values()))
+        if decoded is not None and len(self.boards) == 1 and first.filter is None:
+            self.engines[first.name].replay(decoded, wall_time)
+            self.stats.accepted += len(decoded)
+            return
         routed = self.route(raws)
         for name, route in routed.routes.items():
             self.engines[name].replay(route.batch, wall_time)
@@ -276,16 +225,20 @@ class BoardSet:
         category, region = self.slots(name, scopes or {})
         return self.engines[name].top_k(window, k, category, region)
 
+    def capture(self) -> BoardCapture:
+        """A copy of every board's state (the cheap part, see :meth:`TopKEngine.capture
+        <rankstream.engine.TopKEngine.capture>`); :func:`encode_capture` of it is
+        :meth:`snapshot`."""
+        return BoardCapture(
+            self.partition,
+            dataclasses.astuple(self.stats),
+            {name: e.capture() for name, e in self.engines.items()},
+        )
+
     def snapshot(self) -> bytes:
         """Every board's engine snapshot by board name, with the partition and the
         event-level statistics."""
-        return msgspec.msgpack.encode(
-            _Snapshot(
-                self.partition,
-                dataclasses.astuple(self.stats),
-                {name: e.snapshot() for name, e in self.engines.items()},
-            )
-        )
+        return encode_capture(self.capture())
 
     @classmethod
     def restore(
