@@ -27,7 +27,7 @@ from rankstream.log import LogPosition, SqliteEventLog
 from rankstream.optional import require
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import IngestPipeline, PipelineSettings
-from rankstream.serving import Ingest, RankingSource
+from rankstream.serving import BoardSource, Ingest, RankingSource
 from rankstream.store import MetadataStore, SqliteMetadataStore
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class Backends:
     rankings: RankingSource
     metadata: MetadataStore
     collectors: list[Collector] = field(default_factory=list)
+    boards: BoardSource | None = None  # the declared leaderboards, where this mode serves them
     closers: list[Callable[[], None]] = field(default_factory=list)
     analytics: AnalyticsService | None = None  # the analytics store, where this process keeps one
     analytics_forward: AnalyticsForwarder | None = None  # else where /analytics/* is forwarded
@@ -75,6 +76,7 @@ def open_embedded(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
     log = SqliteEventLog(data / "log.sqlite3", config.sync, config.dead_letter_capacity)
     analytics = open_analytics(config, data / "log.sqlite3") if config.analytics else None
     pipeline = IngestPipeline(
+        config.board_specs(),
         config.engine_config(),
         log,
         SqliteIdempotencyStore(log.database),
@@ -103,6 +105,7 @@ def open_embedded(config: ServiceConfig, clock: Callable[[], int]) -> Backends:
     backends = Backends(
         ingest=pipeline,
         rankings=pipeline,
+        boards=pipeline,
         metadata=metadata,
         collectors=[PipelineCollector(pipeline)],
         closers=[pipeline.close, metadata.close],

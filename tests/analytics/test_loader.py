@@ -12,6 +12,7 @@ from rankstream.analytics import Analytics, LoadIntent, open_embedded_analytics
 from rankstream.analytics.loader import token
 from rankstream.analytics.rows import load_rows
 from rankstream.api.answers import encode_ingest_answer
+from rankstream.boards import VIDEOS, BoardRouter
 from rankstream.checkpoint import DirectoryCheckpointStore
 from rankstream.engine import VIEWS, EngineConfig
 from rankstream.engine.wire import EventDecoder
@@ -22,6 +23,7 @@ from rankstream.service.pipeline import IngestPipeline
 
 NOW = 1_795_341_600_000
 DECODER = EventDecoder(VIEWS)
+ROUTER = BoardRouter.of((VIDEOS,))
 
 
 def records(log_path: Path) -> int:
@@ -34,7 +36,7 @@ def post(pipeline: IngestPipeline, count: int, first: int) -> None:
         msgspec.json.encode({"video_id": f"v{i % 3}", "timestamp": NOW - i, "event_id": str(i)})
         for i in range(first, first + count)
     ]
-    pipeline.submit(build_submission(raws, DECODER, NOW)).result()
+    pipeline.submit(build_submission(raws, ROUTER, NOW)).result()
 
 
 def open_all(tmp_path: Path) -> tuple[Analytics, IngestPipeline]:
@@ -43,6 +45,7 @@ def open_all(tmp_path: Path) -> tuple[Analytics, IngestPipeline]:
         tmp_path / "analytics", tmp_path / "log.sqlite3", DECODER, ttl_days=0, batch_rows=1
     )
     pipeline = IngestPipeline(
+        (VIDEOS,),
         EngineConfig(),
         log,
         SqliteIdempotencyStore(log.database),
@@ -89,7 +92,7 @@ def test_a_batch_cut_off_by_a_crash_is_finished_once(tmp_path: Path) -> None:
         msgspec.json.encode({"video_id": "a", "timestamp": january}),
         msgspec.json.encode({"video_id": "b", "timestamp": january + 1}),  # February
     ]
-    pipeline.submit(build_submission(raws, DECODER, NOW)).result()
+    pipeline.submit(build_submission(raws, ROUTER, NOW)).result()
     pipeline.close()
     reader = SqliteEventLog(tmp_path / "log.sqlite3", "NORMAL")
     [record] = list(reader.read(LogPosition(), DECODER))

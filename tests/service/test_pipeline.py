@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankstream.api.answers import encode_ingest_answer
+from rankstream.boards import VIDEOS, BoardRouter
 from rankstream.checkpoint import DirectoryCheckpointStore
-from rankstream.engine import EngineConfig, Measure, parse_event
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine import EngineConfig, parse_event
 from rankstream.errors import StorageFailure
 from rankstream.idempotency import SqliteIdempotencyStore
 from rankstream.log import LogPosition, SqliteEventLog
@@ -42,6 +42,7 @@ class FakeClock:
 def open_pipeline(data: Path, clock: FakeClock) -> IngestPipeline:
     log = SqliteEventLog(data / "log.sqlite3", "NORMAL")
     pipeline = IngestPipeline(
+        (VIDEOS,),
         EngineConfig(),
         log,
         SqliteIdempotencyStore(log.database),
@@ -62,7 +63,7 @@ def crash(pipeline: IngestPipeline) -> None:
 
 def submit(pipeline: IngestPipeline, body: list[dict[str, Any]], key: str | None) -> Any:
     raws: list[bytes | msgspec.Raw] = [msgspec.json.encode(e) for e in body]
-    sub = build_submission(raws, EventDecoder(Measure()), pipeline.clock(), key)
+    sub = build_submission(raws, BoardRouter.of((VIDEOS,)), pipeline.clock(), key)
     answer, _replayed = pipeline.submit(sub).result(timeout=30)
     return msgspec.json.decode(answer)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 
+from rankstream.boards import VIDEOS, BoardSet
 from rankstream.engine import EventBatch, TopKEngine, ViewEvent
 from rankstream.engine.partition import split_batch
 from rankstream.errors import InvalidQuery
@@ -25,8 +26,8 @@ Factory = Callable[[EventBatch], RankingSource]  # the events -> a source rankin
 
 def engine(_: Any) -> Iterator[Factory]:
     def build(events: EventBatch) -> RankingSource:
-        live = LiveEngine(TopKEngine(), LogPosition())
-        live.engine.ingest(events, T0)
+        live = LiveEngine(BoardSet((VIDEOS,)), LogPosition())
+        live.boards.engines[VIDEOS.name].ingest(events, T0)
         return live
 
     yield build

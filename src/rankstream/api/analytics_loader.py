@@ -40,9 +40,9 @@ from rankstream.api.openapi import build_openapi, docs_page
 from rankstream.api.operations import Answer, Call, Operation, routes
 from rankstream.api.state import AppState
 from rankstream.backends import Backends
+from rankstream.boards import BoardRouter
 from rankstream.config import ServiceConfig
 from rankstream.engine import TopKResult
-from rankstream.engine.wire import EventDecoder
 from rankstream.errors import RankingUnavailable, StorageFailure
 from rankstream.service.deadletters import DeadLetters
 from rankstream.service.pipeline import wall_clock_ms
@@ -271,8 +271,8 @@ def create_loader_app(
             [t.get_secret_value() for t in config.write_token],
             [t.get_secret_value() for t in config.read_token],
         )
-        decoder = EventDecoder(config.engine_config().measure)
-        state = AppState(config, clock, backends, decoder, guard, registry, metrics)
+        router = BoardRouter.of(config.board_specs())
+        state = AppState(config, clock, backends, router, guard, registry, metrics)
         document = build_openapi(declared, guard, version=__version__)
         state.openapi = msgspec.json.encode(document)
         state.docs_html = docs_page(document)

@@ -55,7 +55,7 @@ def create_app(config: ServiceConfig, clock: Callable[[], int] = wall_clock_ms) 
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_state(config, clock) as state:
             document = build_openapi(
-                declared, state.guard, version=__version__, named_schemas=[state.decoder.wire_type]
+                declared, state.guard, version=__version__, named_schemas=[state.router.wire_type]
             )
             state.openapi = msgspec.json.encode(document)
             state.docs_html = docs_page(document)

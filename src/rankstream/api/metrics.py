@@ -25,7 +25,7 @@ class PipelineCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         p = self.pipeline
-        engine = p.engine.stats
+        engine = p.boards.stats
         yield CounterMetricFamily(
             "rankstream_events_accepted", "Events durably accepted.", value=p.stats.events_logged
         )
@@ -45,8 +45,8 @@ class PipelineCollector(Collector):
         )
         yield CounterMetricFamily(
             "rankstream_events_late_dropped",
-            "Events older than the horizon (counted in all only).",
-            value=engine.late_dropped,
+            "Events older than the horizon (counted in all only; once per board).",
+            value=p.boards.late_dropped,
         )
         yield CounterMetricFamily(
             "rankstream_ingest_requests", "Ingest requests answered.", value=p.stats.requests
@@ -78,7 +78,7 @@ class PipelineCollector(Collector):
             p.checkpointer.stats.seconds,
         )
         yield GaugeMetricFamily(
-            "rankstream_watermark_ms", "The engine clock (epoch ms).", p.engine.now or 0
+            "rankstream_watermark_ms", "The engine clock (epoch ms).", p.boards.now or 0
         )
 
 

@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry
 from rankstream.api.auth import TokenGuard
 from rankstream.api.metrics import HttpMetrics, build_registry
 from rankstream.backends import Backends, open_backends
+from rankstream.boards import BoardRouter
 from rankstream.config import ServiceConfig
 from rankstream.engine import TopKResult
-from rankstream.engine.wire import EventDecoder
 from rankstream.serving import Ingest, RankingSource
 from rankstream.store import MetadataStore
 
@@ -34,7 +34,7 @@ class AppState:
     config: ServiceConfig
     clock: Callable[[], int]
     backends: Backends
-    decoder: EventDecoder
+    router: BoardRouter
     guard: TokenGuard
     registry: CollectorRegistry
     metrics: HttpMetrics
@@ -74,7 +74,7 @@ async def open_state(config: ServiceConfig, clock: Callable[[], int]) -> AsyncIt
         config=config,
         clock=clock,
         backends=backends,
-        decoder=EventDecoder(config.engine_config().measure),
+        router=BoardRouter.of(config.board_specs()),
         guard=guard,
         registry=registry,
         metrics=metrics,

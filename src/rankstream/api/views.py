@@ -80,7 +80,7 @@ async def post_views(call: Call) -> Response:
     body = await read_body(call.request, config.max_body_bytes, config.body_timeout)
     ndjson = call.request.headers.get("content-type", "").startswith(NDJSON)
     raws = split_body(body, ndjson, config.max_events_per_request)
-    submission = build_submission(raws, state.decoder, state.clock(), call.headers.idempotency_key)
+    submission = build_submission(raws, state.router, state.clock(), call.headers.idempotency_key)
     answer, replayed = await asyncio.wrap_future(state.ingest.submit(submission))
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(answer, status_code=202, media_type=JSON, headers=headers)

@@ -100,6 +100,12 @@ class BoardRouter:
             else None
         )
 
+    @property
+    def wire_type(self) -> Any:
+        """The msgspec type of an event as the first board reads it (the OpenAPI schema
+        of an event)."""
+        return self.decoders[next(iter(self.boards))].wire_type
+
     @classmethod
     def of(cls, boards: Sequence[BoardSpec]) -> BoardRouter:
         """A router for ``boards`` with their own measures."""

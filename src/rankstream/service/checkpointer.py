@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rankstream.boards.board_set import encode_capture
 from rankstream.checkpoint import Checkpoint, CheckpointStore
-from rankstream.engine.snapshot import encode as encode_snapshot
 from rankstream.errors import StorageFailure
 from rankstream.log import EventLog, LogPosition
 from rankstream.service.live import LiveEngine
@@ -108,13 +108,13 @@ class Checkpointer:
     def _capture(self) -> tuple[Any, LogPosition, float]:
         started = time.perf_counter()
         with self.live.lock:
-            state = self.live.engine.capture()
+            state = self.live.boards.capture()
             position = self.live.position
             self.events_since = 0
         return state, position, started
 
     def _save(self, state: Any, position: LogPosition, started: float) -> None:
-        data = encode_snapshot(state)
+        data = encode_capture(state)
         offset = position.of(self.partition)
         self.checkpoints.save(Checkpoint(self.partition, offset, data))
         oldest = min(self.checkpoints.offsets(self.partition), default=0)

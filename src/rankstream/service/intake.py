@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from rankstream.engine.wire import EventDecoder
+from rankstream.boards import BoardRouter
 from rankstream.errors import BadBody, TooManyEvents
 from rankstream.service.deadletters import dead_letter
 from rankstream.service.pipeline import Submission
@@ -55,21 +55,24 @@ def split_body(body: bytes, ndjson: bool, max_events: int) -> list[bytes | msgsp
 
 def build_submission(
     raws: list[bytes | msgspec.Raw],
-    decoder: EventDecoder,
+    router: BoardRouter,
     received: int,
     idempotency_key: str | None = None,
 ) -> Submission:
-    """Validate every event; valid ones form the batch, invalid ones (an NDJSON line that is
-    not JSON too) become errors and dead letters, stored by the writer with the request's
-    answer."""
-    decoded = decoder.decode(raws)
+    """Route every event to the boards it fits; those that fit some board form the
+    submission, the others (an NDJSON line that is not JSON too) become errors and dead
+    letters, stored by the writer with the request's answer."""
+    offered = router.route(raws)
+    routed, positions = offered.fitting()
+    unfit = sorted(offered.unfit.items())
     return Submission(
-        batch=decoded.batch,
-        raw=decoded.raw,
-        positions=decoded.positions,
-        errors=[(index, message) for index, _, message, _ in decoded.errors],
+        routed=routed,
+        raw=[bytes(raws[row]) for row in positions],
+        positions=positions,
+        errors=[(row, message) for row, (_, message) in unfit],
         letters=[
-            dead_letter(raw, field, message, received) for _, field, message, raw in decoded.errors
+            dead_letter(bytes(raws[row]), field, message, received)
+            for row, (field, message) in unfit
         ],
         idempotency_key=idempotency_key,
         size=sum(len(r) for r in raws),

@@ -17,12 +17,13 @@ store; see :mod:`rankstream.backends`), as do the retention floor and change lis
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from rankstream.boards import BoardSet, BoardSpec, Leaders, Rising
 from rankstream.checkpoint import CheckpointStore
-from rankstream.engine import EngineConfig, TopKEngine, TopKResult
+from rankstream.engine import EngineConfig, TopKResult
 from rankstream.idempotency import IdempotencyStore
 from rankstream.log import EventLog, LogPosition
 from rankstream.service.checkpointer import Checkpointer, RetentionFloor
@@ -67,6 +68,7 @@ class IngestPipeline:
 
     def __init__(
         self,
+        boards: Sequence[BoardSpec],
         engine_config: EngineConfig,
         log: EventLog,
         keys: IdempotencyStore,
@@ -78,11 +80,12 @@ class IngestPipeline:
         retention_floor: RetentionFloor | None = None,
         listeners: Sequence[Listener] = (),
     ) -> None:
+        self._specs = tuple(boards)
         self.engine_config = engine_config
         self.log = log
         self.clock = clock
         self.dead_letters = dead_letters or DeadLetters()
-        self.live = LiveEngine(TopKEngine(engine_config), LogPosition())
+        self.live = LiveEngine(BoardSet(boards, engine_config), LogPosition())
         self.recovery = RecoveryStats()
         self.checkpointer = Checkpointer(self.live, checkpoints, log, clock, retention_floor)
         self.writer = Writer(
@@ -108,16 +111,18 @@ class IngestPipeline:
     def recover(self) -> None:
         """Restore the newest readable checkpoint and replay the log after it."""
         self.dead_letters.load(*self.log.dead_letters())
-        recovered = recover(self.engine_config, self.log, self.checkpointer.checkpoints)
+        recovered = recover(
+            self._specs, self.engine_config, self.log, self.checkpointer.checkpoints
+        )
         self.recovery = recovered.stats
         self.checkpointer.stats.position = recovered.stats.restored_from
         self.checkpointer.events_since = recovered.stats.replayed_events
         with self.live.lock:
-            self.live.engine = recovered.engine
+            self.live.boards = recovered.boards
             self.live.position = recovered.position
-            self.live.engine.tick(self.clock())
+            self.live.boards.tick(self.clock())
             self.live.publish()
-        self.writer.stats.events_logged = recovered.engine.stats.accepted
+        self.writer.stats.events_logged = recovered.boards.stats.accepted
 
     def close(self) -> None:
         """Stop accepting, drain what is queued, checkpoint, and close the log. Idempotent."""
@@ -135,9 +140,9 @@ class IngestPipeline:
     # ------------------------------------------------------------------ API
 
     @property
-    def engine(self) -> TopKEngine:
-        """The live engine (read it under ``live.lock``)."""
-        return self.live.engine
+    def boards(self) -> BoardSet:
+        """The live boards (read them under ``live.lock``)."""
+        return self.live.boards
 
     @property
     def stats(self) -> WriterStats:
@@ -164,6 +169,24 @@ class IngestPipeline:
         in it, since a ``202`` goes out only after its group is applied and published."""
         return self.live.top_k(window, k, category, region)
 
+    def board_specs(self) -> tuple[BoardSpec, ...]:
+        """See :class:`~rankstream.serving.BoardSource`."""
+        return self._specs
+
+    def board_top_k(self, board: str, window: str, k: int, scopes: Mapping[str, str]) -> TopKResult:
+        """See :class:`~rankstream.serving.BoardSource` (as of the published state)."""
+        return self.live.board_top_k(board, window, k, scopes)
+
+    def rising(
+        self, board: str, short: str, long: str, k: int, minimum: int, scopes: Mapping[str, str]
+    ) -> Rising:
+        """See :class:`~rankstream.serving.BoardSource`."""
+        return self.live.rising(board, short, long, k, minimum, scopes)
+
+    def leaders(self, board: str, by: str, window: str, k: int) -> Leaders:
+        """See :class:`~rankstream.serving.BoardSource`."""
+        return self.live.leaders(board, by, window, k)
+
     def ingest_problem(self) -> str | None:
         """Why ingest fails now (stopped for good, or the last log write failed), or ``None``."""
         return self.writer.failure or self.writer.storage_problem
@@ -179,19 +202,20 @@ class IngestPipeline:
     def status(self) -> dict[str, Any]:
         """Counters and positions for ``GET /status``."""
         with self.live.lock:
-            engine = self.live.engine.stats
-            memory = self.live.engine.memory()
-            now = self.live.engine.now
+            boards = self.live.boards
+            stats, late, now = boards.stats, boards.late_dropped, boards.now
+            memory = boards.memory()
+            counted = {n: e.stats.accepted for n, e in boards.engines.items()}
             applied = self.live.position
         checkpoint = self.checkpointer.stats
         recovery = self.recovery
         return {
             "mode": "embedded",
             "events_accepted": self.writer.stats.events_logged,
-            "events_applied": engine.accepted,
+            "events_applied": stats.accepted,
             "events_rejected": self.dead_letters.total,
-            "late_dropped": engine.late_dropped,
-            "duplicates": engine.duplicates,
+            "late_dropped": late,
+            "duplicates": stats.duplicates,
             "watermark": now,
             "last_checkpoint": {
                 "position": checkpoint.position.offsets,
@@ -208,7 +232,10 @@ class IngestPipeline:
             },
             "queue_depth": self.queue_depth(),
             "queued_bytes": self.queued_bytes(),
-            "memory": memory,
+            "memory": next(iter(memory.values())),
+            "boards": {
+                name: {"events_counted": counted[name], "memory": memory[name]} for name in memory
+            },
             "storage": self.writer.storage_problem,
             "healthy": self.ingest_problem() is None,
             "failure": self.writer.failure,

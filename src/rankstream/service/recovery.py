@@ -1,6 +1,7 @@
-"""Recovery: the newest readable checkpoint, then the log after it, through the engine.
+"""Recovery: the newest readable checkpoint, then the log after it, through the boards.
 
-Replay feeds logged groups to :meth:`TopKEngine.replay` in log order with their arrival
+Replay feeds logged groups to :meth:`BoardSet.replay <rankstream.boards.BoardSet.replay>`
+(each board's :meth:`TopKEngine.replay`) in log order with their arrival
 times, which never refuses an event: the state it rebuilds is the state the original
 commits made, so an acknowledged event is counted exactly once after any crash.
 """
@@ -16,7 +17,6 @@ from rankstream.boards import VIDEOS, BoardSet, BoardSpec
 from rankstream.boards.board_set import BoardStats
 from rankstream.checkpoint import CheckpointStore
 from rankstream.engine import EngineConfig, TopKEngine
-from rankstream.engine.wire import EventDecoder
 from rankstream.errors import SnapshotError
 from rankstream.log import EventLog, LogPosition
 
@@ -35,9 +35,9 @@ class RecoveryStats:
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
-    """The rebuilt engine, the log position it has applied up to, and how it got there."""
+    """The rebuilt boards, the log position they have applied up to, and how."""
 
-    engine: TopKEngine
+    boards: BoardSet
     position: LogPosition
     stats: RecoveryStats
 
@@ -124,22 +124,25 @@ def _read_boards(data: bytes, boards: Sequence[BoardSpec], config: EngineConfig)
 
 
 def recover(
-    config: EngineConfig, log: EventLog, checkpoints: CheckpointStore, partition: int = 0
+    boards: Sequence[BoardSpec],
+    config: EngineConfig,
+    log: EventLog,
+    checkpoints: CheckpointStore,
+    partition: int = 0,
 ) -> Recovered:
-    """Restore ``partition``'s newest readable checkpoint (:func:`restore_newest`), then
+    """Restore ``partition``'s newest readable checkpoint (:func:`restore_boards`), then
     replay every log record after it."""
     started = time.perf_counter()
     stats = RecoveryStats()
-    engine, position = restore_newest(config, checkpoints, partition)
+    restored, position = restore_boards(boards, config, checkpoints, partition)
     stats.restored_from = position
-    decoder = EventDecoder(config.measure)
-    for record in log.read(position, decoder):
-        engine.replay(record.batch, record.wall_time)  # logged: never refused
-        engine.stats.duplicates += record.duplicates
-        engine.stats.rejected_too_new += record.rejected
-        engine.stats.rejected_over_capacity += record.over_capacity
+    for record in log.read(position, restored.log_decoder):
+        restored.replay(record.raw, record.wall_time, record.batch)  # logged: never refused
+        restored.stats.duplicates += record.duplicates
+        restored.stats.rejected_too_new += record.rejected
+        restored.stats.rejected_over_capacity += record.over_capacity
         stats.replayed_batches += 1
-        stats.replayed_events += len(record.batch)
+        stats.replayed_events += len(record.raw)
         position = position.advanced(record.partition, record.next_offset)
     stats.seconds = time.perf_counter() - started
-    return Recovered(engine, position, stats)
+    return Recovered(restored, position, stats)

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rankstream.engine import ACCEPTED, DUPLICATE, TOO_NEW, EngineConfig, EventBatch, Screening
+from rankstream.boards import BoardScreening, Routed
+from rankstream.engine import ACCEPTED, DUPLICATE, OVER_CAPACITY, TOO_NEW, EngineConfig
 from rankstream.errors import Overloaded, StorageFailure
 from rankstream.idempotency import IdempotencyStore
 from rankstream.log import DeadLetter, EventLog, GroupRecord, LogPosition, encode_events
@@ -62,12 +63,12 @@ logged and does not stop ingest."""
 
 @dataclass(slots=True)
 class Submission:
-    """One request's valid events (``raw``: each one's JSON, kept for analytics;
-    ``positions``: their indexes in the request), its errors so far as ``(index, reason)``
-    with their dead letters, its idempotency key, and its size in body bytes (for the
-    queue bound)."""
+    """One request's valid events (those that fit some board: ``routed``, numbered as
+    ``raw`` holds each one's JSON; ``positions``: their indexes in the request), its errors
+    so far as ``(index, reason)`` with their dead letters, its idempotency key, and its
+    size in body bytes (for the queue bound)."""
 
-    batch: EventBatch
+    routed: Routed
     raw: list[bytes]
     positions: list[int]
     errors: list[tuple[int, str]]
@@ -80,7 +81,6 @@ class Submission:
 @dataclass(frozen=True, slots=True)
 class _Screened:
     answer: bytes
-    batch: EventBatch
     raw: list[bytes]
     duplicates: int
     too_new: int
@@ -244,7 +244,7 @@ class Writer:
             if now - last_tick >= settings.tick_interval:
                 wall = self.clock()
                 with self.live.lock:
-                    self.live.engine.tick(wall)
+                    self.live.boards.tick(wall)
                     self.live.publish()
                 last_tick = now
                 if self.storage_problem is not None:
@@ -287,12 +287,11 @@ class Writer:
         keys = [sub.idempotency_key for sub in group if sub.idempotency_key is not None]
         stored = self.keys.answers_for(keys) if keys else {}
         answers: list[tuple[bytes, bool]] = []
-        parts: list[EventBatch] = []
         raws: list[bytes] = []
         letters: list[DeadLetter] = []
         duplicates = too_new = over_capacity = 0
         with self.live.lock:
-            screening = self.live.engine.screening(wall)  # changes nothing until committed
+            screening = self.live.boards.screening(wall)  # changes nothing until committed
             for sub in group:
                 key = sub.idempotency_key
                 if key is not None and key in stored:
@@ -306,26 +305,21 @@ class Writer:
                 too_new += screened.too_new
                 over_capacity += screened.over_capacity
                 letters.extend(screened.letters)
-                if len(screened.batch):
-                    parts.append(screened.batch)
-                    raws.extend(screened.raw)
+                raws.extend(screened.raw)
         fresh_keys = [
             (sub.idempotency_key, answer)
             for sub, (answer, replayed) in zip(group, answers, strict=True)
             if sub.idempotency_key is not None and not replayed
         ]
-        batch = EventBatch.concat(parts)
         record = GroupRecord(
             wall_time=wall,
-            events=len(batch),
+            events=len(raws),
             duplicates=duplicates,
             rejected=too_new,
             over_capacity=over_capacity,
             # A record also when nothing was accepted but some were refused by the engine:
             # replay restores those counts from it (a kill -9 must not lose them).
-            payload=encode_events(raws)
-            if len(batch) or duplicates or too_new or over_capacity
-            else None,
+            payload=encode_events(raws) if raws or duplicates or too_new or over_capacity else None,
             letters=letters,
         )
         started = time.perf_counter()
@@ -341,11 +335,11 @@ class Writer:
         self.storage_problem = None
         if position is not None:
             with self.live.lock:
-                self.live.engine.commit(screening, batch)  # cannot fail: limits were screened
+                screening.commit()  # cannot fail: limits were screened
                 self.live.position = position
                 self.live.publish()
-            self.stats.events_logged += len(batch)
-            self.checkpointer.events_since += len(batch)
+            self.stats.events_logged += len(raws)
+            self.checkpointer.events_since += len(raws)
             self._notify(AppliedGroup(position, wall, raws))
         self.dead_letters.extend(letters)
         self.stats.groups += 1
@@ -355,28 +349,29 @@ class Writer:
             self.stats.idempotent_replays += answer[1]
             sub.future.set_result(answer)
 
-    def _screen(self, sub: Submission, screening: Screening) -> _Screened:
-        """The request's answer, its accepted events, their raw JSON, and its dead letters."""
-        status = screening.screen(sub.batch)
+    def _screen(self, sub: Submission, screening: BoardScreening) -> _Screened:
+        """The request's answer, its accepted events' raw JSON, and its dead letters."""
+        decided = screening.screen(sub.routed)
+        status = decided.status
         too_new = self.engine_config.too_new_reason
         refused = [(int(row), "timestamp", too_new) for row in np.flatnonzero(status == TOO_NEW)]
         too_new_count = len(refused)
         refused += [
-            (r.row, r.field, f"{r.field}: {r.message}") for r in screening.capacity_reasons()
+            (row, at, why)
+            for row, (at, why) in sorted(decided.reasons.items())
+            if status[row] == OVER_CAPACITY
         ]
         errors = sorted([*sub.errors, *((sub.positions[row], why) for row, _, why in refused)])
         letters = list(sub.letters)
         letters += [
             dead_letter(sub.raw[row], at, why, screening.wall_time) for row, at, why in refused
         ]
-        keep = np.flatnonzero(status == ACCEPTED)
+        keep = np.flatnonzero(status == ACCEPTED).tolist()
         duplicates = int(np.count_nonzero(status == DUPLICATE))
         answer = self.encode_answer(IngestOutcome(len(keep), len(errors), duplicates, errors))
-        batch, raw = sub.batch, sub.raw
-        if len(keep) < len(batch):
-            batch, raw = batch.take(keep), [raw[i] for i in keep.tolist()]
+        raw = sub.raw if len(keep) == len(sub.raw) else [sub.raw[i] for i in keep]
         over_capacity = len(refused) - too_new_count
-        return _Screened(answer, batch, raw, duplicates, too_new_count, over_capacity, letters)
+        return _Screened(answer, raw, duplicates, too_new_count, over_capacity, letters)
 
     def _notify(self, change: AppliedGroup) -> None:
         for listener in self.listeners:

@@ -160,12 +160,12 @@ class KafkaIngest:
                 self.events_produced += len(keep)
                 self._answer(future, key, answer, wall)
 
-        batch = submission.batch
+        _, event_ids, entities = submission.routed.first_fits()
         for row in keep:
             raw = submission.raw[row]
-            if key is not None and batch.event_ids is not None and batch.event_ids[row] is None:
+            if key is not None and event_ids[row] is None:
                 raw = with_event_id(raw, derived_event_id(key, submission.positions[row]))
-            self._produce(batch.video_ids[row], raw, wall, delivered)
+            self._produce(entities[row], raw, wall, delivered)
         return future
 
     def _produce(self, video_id: str, raw: bytes, wall: int, delivered: Any) -> None:
@@ -195,7 +195,8 @@ class KafkaIngest:
         here, as the workers would."""
         config = self.engine_config
         latest = config.latest_accepted(wall)
-        too_new = np.flatnonzero(submission.batch.timestamps > latest).tolist()
+        stamps, _, _ = submission.routed.first_fits()
+        too_new = np.flatnonzero(stamps > latest).tolist()
         why = config.too_new_reason
         errors = sorted(
             [*submission.errors, *((submission.positions[row], why) for row in too_new)]
@@ -203,7 +204,7 @@ class KafkaIngest:
         letters = list(submission.letters)
         letters += [dead_letter(submission.raw[row], "timestamp", why, wall) for row in too_new]
         refused = set(too_new)
-        keep = [row for row in range(len(submission.batch)) if row not in refused]
+        keep = [row for row in range(len(submission.raw)) if row not in refused]
         return errors, letters, keep
 
     def _poll(self) -> None:

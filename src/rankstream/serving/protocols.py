@@ -36,7 +36,7 @@ class BoardSource(Protocol):
     when an answer cannot be had right now.
     """
 
-    def boards(self) -> tuple[BoardSpec, ...]:
+    def board_specs(self) -> tuple[BoardSpec, ...]:
         """The declared boards, in declaration order."""
         ...
 
