@@ -29,6 +29,7 @@ import httpx
 import msgspec
 
 from rankstream.api.answers import encode_ingest_answer
+from rankstream.boards import VIDEOS
 from rankstream.checkpoint import Checkpoint, DirectoryCheckpointStore
 from rankstream.engine import VIEWS, EngineConfig, EventBatch, TopKEngine
 from rankstream.engine.wire import EventDecoder
@@ -86,6 +87,7 @@ def as_json(batch: EventBatch) -> list[bytes]:
 def recover(data: Path) -> tuple[float, IngestPipeline]:
     log = SqliteEventLog(data / "log.sqlite3", "NORMAL")
     pipeline = IngestPipeline(
+        (VIDEOS,),
         EngineConfig(),
         log,
         SqliteIdempotencyStore(log.database),
@@ -144,14 +146,14 @@ def main() -> None:
         log_bytes = (full / "log.sqlite3").stat().st_size
         floor = decode_floor(full)
         replay_seconds, pipeline = recover(full)
-        assert pipeline.engine.stats.accepted == written
-        memory = pipeline.engine.memory()
+        assert pipeline.boards.stats.accepted == written
+        memory = pipeline.boards.memory()[VIDEOS.name]
         pipeline.log.close()
 
         tail = root / "tail"
         fill_log(tail, args.events, args.request_size, args.events - args.tail)
         tail_seconds, tail_pipeline = recover(tail)
-        assert tail_pipeline.engine.stats.accepted == written
+        assert tail_pipeline.boards.stats.accepted == written
         checkpoint_bytes = sum(p.stat().st_size for p in (tail / "checkpoints").rglob("*.bin"))
         tail_pipeline.log.close()
         healthy = serve_to_healthy(tail)

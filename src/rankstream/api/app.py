@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rankstream import __version__
-from rankstream.api import analytics, docs, monitoring, videos, views
+from rankstream.api import analytics, docs, leaderboards, monitoring, videos, views
 from rankstream.api.errors import ApiError
 from rankstream.api.middleware import ErrorBoundary
 from rankstream.api.openapi import build_openapi, docs_page
@@ -39,6 +39,7 @@ def operations(config: ServiceConfig) -> list[Operation]:
     windows = [w.name for w in config.engine_config().windows]
     return [
         *views.operations(config, windows),
+        *leaderboards.operations(config),
         *videos.operations(),
         *monitoring.operations(),
         *analytics.operations(config),
