@@ -48,7 +48,7 @@ def requests(seed: int, count: int) -> list[tuple[str, list[dict[str, Any]]]]:
 def every_query(client: TestClient) -> list[dict[str, str]]:
     """Every window x scope of the embedded service's engine."""
     state = client.app_state["app"]
-    engine = state.ingest.engine
+    engine = state.ingest.boards.engines["videos"]
     windows = [w.name for w in engine.config.windows]
     return [
         {"window": w, **({"category": c} if c else {}), **({"region": r} if r else {})}
