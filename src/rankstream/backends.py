@@ -128,12 +128,12 @@ def open_analytics(config: ServiceConfig, log_path: Path) -> Analytics:
     """The embedded analytics store (``data_dir/analytics``) and its loader, recovered
     (blocks while it finishes a batch a crash interrupted)."""
     from rankstream.analytics import open_embedded_analytics
-    from rankstream.engine.wire import EventDecoder
+    from rankstream.boards import BoardRouter
 
     return open_embedded_analytics(
         config.data_dir / "analytics",
         log_path,
-        EventDecoder(config.engine_config().measure),
+        BoardRouter.of(config.board_specs()),  # every accepted event, whatever its boards
         config.analytics_ttl_days,
         config.analytics_batch_rows,
     )

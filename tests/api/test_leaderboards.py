@@ -197,3 +197,26 @@ def test_statuses_match_the_oracle(client: TestClient) -> None:
     assert refused == [i for i, s in enumerate(statuses) if s in (INVALID, TOO_NEW)]
     assert answer["duplicates"] == statuses.count(DUPLICATE)
     assert answer["accepted"] == statuses.count(ACCEPTED)
+
+
+def test_the_analytics_store_keeps_every_accepted_event_whatever_its_boards(
+    data: Path,
+) -> None:
+    now = time.time_ns() // 1_000_000
+    sent = events(now)
+    settings = config(data).model_copy(update={"analytics": True})
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/views", json=sent).json()
+        for _ in range(600):
+            analytics = client.get("/status").json()["analytics"]
+            if analytics["lag_records"] == 0 and analytics["rows"] == answer["accepted"]:
+                break
+            time.sleep(0.1)
+        assert analytics["rows"] == answer["accepted"]  # the purchases too, not only scores
+        top = client.get(
+            "/analytics/top-k", params={"from": now - 2 * 3_600_000, "to": now + 1, "k": 3}
+        )
+        assert top.status_code == 200
+        assert {i["video_id"] for i in top.json()["items"]} <= {f"p{n}" for n in range(7)} | {
+            f"sku{n}" for n in range(4)
+        }

@@ -18,7 +18,7 @@ from typing import Any
 from rankstream.analytics.loader import AnalyticsLoader
 from rankstream.analytics.queries import AnalyticsQueries
 from rankstream.analytics.store import AnalyticsStore
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder
 from rankstream.errors import RankstreamError
 from rankstream.log import LoggedBatch, LogPosition, SqliteEventLog
 
@@ -36,7 +36,7 @@ class SqliteRecords:
         self.log = log
 
     def read(
-        self, start: LogPosition, decoder: EventDecoder, until: int | None = None
+        self, start: LogPosition, decoder: Decoder, until: int | None = None
     ) -> Iterator[LoggedBatch]:
         """The log's records from ``start`` (a generator: close it to end the read)."""
         return self.log.read(start, decoder)
@@ -91,7 +91,7 @@ class Analytics:
 
 
 def open_embedded_analytics(
-    directory: Path, log_path: Path, decoder: EventDecoder, ttl_days: int, batch_rows: int
+    directory: Path, log_path: Path, decoder: Decoder, ttl_days: int, batch_rows: int
 ) -> Analytics:
     """Open (create, migrate) the store in ``directory`` and recover its loader from the
     log in ``log_path`` (blocks). Start loading with ``analytics.loader.start()``."""

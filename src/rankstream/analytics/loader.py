@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 from rankstream.analytics.rows import LoadRows, load_rows
 from rankstream.analytics.store import AnalyticsError, AnalyticsStore, LoadIntent
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder
 from rankstream.log import LoggedBatch, LogPosition
 
 logger = logging.getLogger("rankstream.analytics")
@@ -57,7 +57,7 @@ class LogReader(Protocol):
     Kafka partition as the workers count it)."""
 
     def read(
-        self, start: LogPosition, decoder: EventDecoder, until: int | None = None
+        self, start: LogPosition, decoder: Decoder, until: int | None = None
     ) -> Iterator[LoggedBatch]:
         """Every record of the loader's partition at or after ``start``, in order; with
         ``until``, none at or after that offset (records may hold others' partitions:
@@ -102,7 +102,7 @@ class AnalyticsLoader:
         self,
         store: AnalyticsStore,
         log: LogReader,
-        decoder: EventDecoder,
+        decoder: Decoder,
         batch_rows: int = 100_000,
         poll_interval: float = 1.0,
         partition: int = 0,

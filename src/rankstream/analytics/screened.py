@@ -22,7 +22,7 @@ import numpy as np
 
 from rankstream.analytics.store import AnalyticsError
 from rankstream.engine import ACCEPTED, TopKEngine
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder
 from rankstream.log import LoggedBatch, LogPosition
 from rankstream.log.kafka import KafkaEventLog
 
@@ -52,7 +52,7 @@ class ScreenedPartition:
         self.events_refused = 0  # of them, the ones it refused
 
     def read(
-        self, start: LogPosition, decoder: EventDecoder, until: int | None = None
+        self, start: LogPosition, decoder: Decoder, until: int | None = None
     ) -> Iterator[LoggedBatch]:
         """The partition's runs from ``start`` (which must be :attr:`screened`) up to its
         end, or ``until``, each screened as it is yielded: the accepted events only, with
@@ -91,7 +91,7 @@ class ScreenedPartition:
                 [record.raw[i] for i in keep.tolist()],
             )
 
-    def replay(self, until: int, decoder: EventDecoder) -> int:
+    def replay(self, until: int, decoder: Decoder) -> int:
         """Screen the messages from :attr:`screened` up to ``until`` (the position loaded
         before a restart) without yielding them: the engine ends as it was when they were
         loaded. Returns how many of them it accepted."""
@@ -101,7 +101,7 @@ class ScreenedPartition:
                 events += len(record.batch)
         return events
 
-    def _runs(self, decoder: EventDecoder, until: int | None) -> Iterator[LoggedBatch]:
+    def _runs(self, decoder: Decoder, until: int | None) -> Iterator[LoggedBatch]:
         bound = sys.maxsize if until is None else until
         return self.log.read(
             LogPosition({self.partition: self.screened}),

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from rankstream.boards.spec import BoardSpec
 from rankstream.engine import EventBatch
 from rankstream.engine.measure import Measure
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import DecodedEvents, EventDecoder
 
 Reason = tuple[str, str]  # (field, message)
 NO_BOARD: Reason = ("event", "event: matches no leaderboard's filter")
@@ -99,6 +99,43 @@ class BoardRouter:
             if fields
             else None
         )
+
+    def decode(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
+        """The events that fit some board, as one batch in order (a
+        :class:`~rankstream.engine.wire.Decoder`): each with its entity and scope values on
+        the first board it fits; the others as errors. With the single ``videos`` board
+        this is that board's decoding exactly. For readers of the whole log, such as the
+        analytics loader."""
+        routed = self.route(raws)
+        if len(routed.routes) == 1:
+            (name,) = routed.routes
+            return self.decoders[name].decode(raws)
+        first: dict[int, tuple[EventBatch, int]] = {}
+        for route in routed.routes.values():
+            for position, row in enumerate(route.rows):
+                first.setdefault(row, (route.batch, position))
+        rows = sorted(first)
+        picked = [first[row] for row in rows]
+
+        def column(name: str) -> list[str | None]:
+            values: list[str | None] = []
+            for batch, position in picked:
+                labels = getattr(batch, name)
+                values.append(None if labels is None else labels[position])
+            return values
+
+        batch = EventBatch(
+            video_ids=[b.video_ids[p] for b, p in picked],
+            timestamps=np.asarray([b.timestamps[p] for b, p in picked], dtype=np.int64),
+            categories=column("categories"),
+            regions=column("regions"),
+            event_ids=column("event_ids"),
+        )
+        errors = [
+            (row, field, message, bytes(raws[row]))
+            for row, (field, message) in sorted(routed.unfit.items())
+        ]
+        return DecodedEvents(batch, [bytes(raws[r]) for r in rows], rows, errors)
 
     @property
     def wire_type(self) -> Any:

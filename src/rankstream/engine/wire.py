@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 import numpy as np
@@ -54,6 +54,15 @@ class DecodedEvents:
     raw: list[bytes]
     positions: list[int]
     errors: list[tuple[int, str, str, bytes]]
+
+
+class Decoder(Protocol):
+    """What reads logged events back: raw JSON events in, a batch of the valid ones out
+    (:class:`EventDecoder` for one measure; a board router for the declared boards)."""
+
+    def decode(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
+        """Every valid event in a batch, the invalid ones as errors."""
+        ...
 
 
 class EventDecoder:

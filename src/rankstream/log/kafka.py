@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 
 from rankstream.engine.measure import VIEWS, Measure
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder, EventDecoder
 from rankstream.errors import StorageFailure
 from rankstream.log.messages import arrival_time, screening_time
 from rankstream.log.position import LogPosition
@@ -216,7 +216,7 @@ class KafkaEventLog:
     # ------------------------------------------------------------------ reading
 
     def read(
-        self, start: LogPosition, decoder: EventDecoder, *, until: LogPosition | None = None
+        self, start: LogPosition, decoder: Decoder, *, until: LogPosition | None = None
     ) -> Iterator[LoggedBatch]:
         """Every message at or after ``start`` up to each partition's end at call time, in
         offset order per partition (partitions interleave), as runs of equal timestamps
@@ -367,7 +367,7 @@ class _Run:
         self.raws.append(raw)
         self.after = offset + 1
 
-    def batch(self, decoder: EventDecoder) -> LoggedBatch:
+    def batch(self, decoder: Decoder) -> LoggedBatch:
         """The run as a batch (its invalid events skipped, with a warning); empties it. A
         run's wall time follows :mod:`rankstream.log.messages`, as the workers' does."""
         raws, self.raws = self.raws, []

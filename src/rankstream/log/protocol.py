@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder
 from rankstream.log.position import LogPosition
 from rankstream.log.records import DeadLetter, LoggedBatch
 
@@ -77,7 +77,7 @@ class EventLog(Protocol):
         appended later), or ``None`` if it holds nothing to replay (only dead letters)."""
         ...
 
-    def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
+    def read(self, start: LogPosition, decoder: Decoder) -> Iterator[LoggedBatch]:
         """Every record at or after ``start`` (up to the end when called), in log order per
         partition, its events decoded by ``decoder``."""
         ...

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from rankstream.engine import EventBatch
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder
 from rankstream.errors import RankstreamError
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
@@ -59,7 +59,7 @@ def encode_events(raw: list[bytes]) -> bytes:
     return b"[" + b",".join(raw) + b"]"
 
 
-def decode_events(payload: bytes, decoder: EventDecoder) -> tuple[EventBatch, list[bytes]]:
+def decode_events(payload: bytes, decoder: Decoder) -> tuple[EventBatch, list[bytes]]:
     """The batch and raw events of a payload. Raises :class:`CorruptRecord` if any event
     no longer validates (they all did when logged)."""
     try:

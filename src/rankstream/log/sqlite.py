@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rankstream._sqlite import storage_error
-from rankstream.engine.wire import EventDecoder
+from rankstream.engine.wire import Decoder
 from rankstream.log.position import LogPosition
 from rankstream.log.protocol import GroupRecord
 from rankstream.log.records import DeadLetter, LoggedBatch, decode_events
@@ -179,7 +179,7 @@ class SqliteEventLog:
         totals = dict(self._db.execute("SELECT field, count FROM rejections").fetchall())
         return letters, totals
 
-    def read(self, start: LogPosition, decoder: EventDecoder) -> Iterator[LoggedBatch]:
+    def read(self, start: LogPosition, decoder: Decoder) -> Iterator[LoggedBatch]:
         """Records from ``start`` on, in order, their events decoded by ``decoder``."""
         cursor = self._db.execute(
             "SELECT seq, wall_time, duplicates, rejected, over_capacity, payload FROM batches"
