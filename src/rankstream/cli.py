@@ -470,15 +470,30 @@ def demo(
     rate: Annotated[float, typer.Option(min=1, help="Generated events/s.")] = 2000,
     videos: Annotated[int, typer.Option(min=1, help="Videos in the catalogue.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the traffic.")] = 7,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            metavar=f"[{'|'.join(SCENARIOS)}]",
+            help=_SCENARIO_HELP + "; the service serves the boards the scenario is made for"
+            " (boards declared in --config or the environment win).",
+            callback=_known_scenario,
+            autocompletion=lambda: list(SCENARIOS),
+        ),
+    ] = DEFAULT_SCENARIO,
 ) -> None:
     """The service (on 127.0.0.1 unless --host) fed by the traffic generator; Ctrl-C stops
     both cleanly (the service drains, checkpoints and exits)."""
+    chosen = SCENARIOS[scenario]
+    declared = settings.boards != ServiceConfig().boards
+    if chosen.boards is not None and not declared:
+        settings = settings.model_copy(update={"fields": chosen.fields, "boards": chosen.boards})
     _prepare_data_dir(settings)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     url = f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
     command = [
         sys.executable, "-m", "rankstream", "generate", "--target", url, "--rate", str(rate),
         "--duration", str(365 * 86_400), "--videos", str(videos), "--seed", str(seed),
+        "--scenario", scenario,
     ]  # fmt: skip
     generator: list[subprocess.Popen[bytes]] = []
     environment = dict(os.environ)
@@ -500,8 +515,14 @@ def demo(
         else "off; to require tokens: --write-token TOKEN / RANKSTREAM_WRITE_TOKEN (writes), "
         "--read-token / RANKSTREAM_READ_TOKEN (queries); see SECURITY.md"
     )
+    first = settings.board_specs()[0].name
+    tries = (
+        f"{url}/views/top-k?window=1h&k=10"
+        if chosen.boards is None
+        else f"{url}/leaderboards, {url}/leaderboards/{first}/top-k"
+    )
     Console(stderr=True).print(
-        f"rankstream demo: API on {url}  (try {url}/views/top-k?window=1h&k=10, {url}/docs)\n"
+        f"rankstream demo: API on {url}  (try {tries}, {url}/docs)\n"
         f"data in {settings.data_dir}; auth {auth}; Ctrl-C to stop"
     )
     threading.Thread(target=start_generator_when_healthy, daemon=True).start()

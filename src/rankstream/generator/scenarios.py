@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from rankstream.errors import ConfigError
 from rankstream.generator.game import GameModel, GameSpec
@@ -44,13 +44,73 @@ class RunSettings:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """One kind of live traffic: its name, a line of help, how to build its model, and
-    whether the sender registers video metadata (``PUT /videos``) for it first."""
+    """One kind of live traffic: its name, a line of help, how to build its model, whether
+    the sender registers video metadata (``PUT /videos``) for it first, and the event
+    fields and leaderboards it is made for (what ``rankstream demo --scenario`` serves;
+    ``None``: the default declarations)."""
 
     name: str
     summary: str
     build: Callable[[RunSettings], LiveModel]
     registers_metadata: bool = False
+    fields: dict[str, str] | None = None
+    boards: tuple[dict[str, Any], ...] | None = None
+
+
+_GAME_WINDOWS = ["10m", "1h", "24h", "all"]
+GAME_FIELDS = {"user_id": "string", "team_id": "string", "score": "integer", "region": "string"}
+GAME_BOARDS: tuple[dict[str, Any], ...] = (
+    # The notes' top teams; top players, their hot streakers (rising 10m over 1h) and the
+    # team MVPs (players' leaders by team_id).
+    {"name": "teams", "entity": "team_id", "measure": "sum(score)", "windows": _GAME_WINDOWS},
+    {
+        "name": "players",
+        "entity": "user_id",
+        "measure": "sum(score)",
+        "scopes": ["team_id", "region"],
+        "windows": _GAME_WINDOWS,
+    },
+)
+SHOP_FIELDS = {
+    "event_type": "string",
+    "user_id": "string",
+    "product_id": "string",
+    "product_category": "string",
+    "region": "string",
+    "quantity": "integer",
+    "total_amount": "decimal(2)",
+}
+SHOP_BOARDS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "product-views",
+        "entity": "product_id",
+        "filter": 'event_type == "product_view"',
+        "scopes": ["product_category", "region"],
+    },
+    {
+        "name": "product-purchases",
+        "entity": "product_id",
+        "measure": "sum(quantity)",
+        "filter": 'event_type == "purchase"',
+        "scopes": ["product_category"],
+    },
+    {
+        "name": "product-revenue",
+        "entity": "product_id",
+        "measure": "sum(total_amount)",
+        "filter": 'event_type == "purchase"',
+        "scopes": ["region"],
+    },
+    {
+        "name": "category-revenue",
+        "entity": "product_category",
+        "measure": "sum(total_amount)",
+        "filter": 'event_type == "purchase"',
+    },
+    # Every event has a user: the most active users, and every event is accepted (so the
+    # analytics store sees the whole funnel, page views included).
+    {"name": "active-users", "entity": "user_id", "windows": ["10m", "1h", "24h"]},
+)
 
 
 def _views(run: RunSettings) -> TrafficModel:
@@ -83,8 +143,20 @@ SCENARIOS: Final[dict[str, Scenario]] = {
     s.name: s
     for s in (
         Scenario("views", "video views", _views, registers_metadata=True),
-        Scenario("game", "players' scores in teams, with hot streaks", _game),
-        Scenario("shop", "shop sessions: views, carts, purchases", _shop),
+        Scenario(
+            "game",
+            "players' scores in teams, with hot streaks",
+            _game,
+            fields=GAME_FIELDS,
+            boards=GAME_BOARDS,
+        ),
+        Scenario(
+            "shop",
+            "shop sessions: views, carts, purchases",
+            _shop,
+            fields=SHOP_FIELDS,
+            boards=SHOP_BOARDS,
+        ),
     )
 }
 """Every scenario by name; ``views`` is the default."""
