@@ -46,9 +46,10 @@ services: $(KAFKA_STAMP) ## Install redis-server (apt) and fetch the Kafka broke
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; \
 		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
 
+SCENARIO ?= views
 .PHONY: run
-run: $(STAMP) ## The embedded service on 127.0.0.1:8000 fed by realistic traffic (Ctrl-C stops)
-	$(BIN)/rankstream demo
+run: $(STAMP) ## The service on 127.0.0.1:8000 fed by realistic traffic (SCENARIO=views|game|shop; Ctrl-C stops)
+	$(BIN)/rankstream demo --scenario $(SCENARIO)
 
 API_PORTS ?= 8001,8002
 
