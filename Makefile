@@ -85,8 +85,9 @@ fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and 
 bench: bench-engine bench-http bench-restart bench-cluster bench-publish ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
 
 .PHONY: bench-engine
-bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory (about 2 min)
+bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory; the cost of each extra board (about 3 min)
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_boards.py
 
 .PHONY: bench-http
 bench-http: $(STAMP) ## The service over loopback: ingest, top-k under load, freshness (about 1 min)

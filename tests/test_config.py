@@ -324,3 +324,19 @@ def test_bad_settings_are_refused_before_serving_with_status_2(tmp_path: Path) -
     result = CliRunner().invoke(app, ["demo", "--config", str(tmp_path / "missing.toml")])
     assert result.exit_code == 2
     assert "cannot read config file" in result.stderr
+
+
+def test_a_bad_board_declaration_is_refused_before_serving(tmp_path: Path) -> None:
+    bad = tmp_path / "boards.toml"
+    bad.write_text(
+        'fields = {user_id = "string", score = "integer"}\n'
+        "[[boards]]\n"
+        'name = "players"\n'
+        'entity = "user_id"\n'
+        'measure = "sum(user_id)"\n'
+    )
+    result = CliRunner().invoke(app, ["serve", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "board players: sum field 'user_id' is string; expected integer or decimal" in (
+        result.stderr
+    )
