@@ -111,9 +111,13 @@ class EventDecoder:
             if any(not q.is_finite() or q != q.to_integral_value() for q in scaled):
                 return None
             raw = [int(q) for q in scaled]
-        if any(not 0 <= q <= MAX_QUANTITY for q in raw):
+        try:
+            quantities = np.asarray(raw, dtype=np.int64)
+        except OverflowError:
             return None
-        return np.asarray(raw, dtype=np.int64)
+        if len(quantities) and (quantities.min() < 0 or quantities.max() > MAX_QUANTITY):
+            return None
+        return quantities
 
     def decode(self, raws: Sequence[bytes | msgspec.Raw]) -> DecodedEvents:
         """Validate every event; invalid ones never stop valid ones."""
