@@ -34,7 +34,7 @@ from rankstream.api.answers import HealthAnswer
 from rankstream.api.app import _router_error
 from rankstream.api.auth import TokenGuard
 from rankstream.api.errors import JSON, ApiError
-from rankstream.api.metrics import build_registry
+from rankstream.api.metrics import build_registry, store_metrics
 from rankstream.api.middleware import ErrorBoundary
 from rankstream.api.openapi import build_openapi, docs_page
 from rankstream.api.operations import Answer, Call, Operation, routes
@@ -175,29 +175,7 @@ class LoaderCollector(Collector):
                 lag.add_metric([str(p["partition"])], p["lag"])
         yield loaded
         yield lag
-        yield CounterMetricFamily(
-            "rankstream_analytics_events_loaded",
-            "Events loaded into the analytics store since start.",
-            value=status["events_loaded"],
-        )
-        yield CounterMetricFamily(
-            "rankstream_analytics_load_failures",
-            "Failed loads and checkpoints (each retried).",
-            value=status["failures"],
-        )
-        yield GaugeMetricFamily(
-            "rankstream_analytics_loaded_through_ms",
-            "Newest event time loaded into the analytics store (epoch ms).",
-            value=status["loaded_through"] or 0,
-        )
-        yield GaugeMetricFamily(
-            "rankstream_analytics_rows", "Raw views held by the analytics store.", status["rows"]
-        )
-        yield GaugeMetricFamily(
-            "rankstream_analytics_store_bytes",
-            "Bytes on disk of the analytics store's tables.",
-            status["bytes"],
-        )
+        yield from store_metrics(status)
 
 
 # ---------------------------------------------------------------------- the app

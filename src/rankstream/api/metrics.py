@@ -96,29 +96,35 @@ class AnalyticsCollector(Collector):
             "Log records not yet loaded into the analytics store.",
             value=status["lag_records"],
         )
-        yield CounterMetricFamily(
-            "rankstream_analytics_events_loaded",
-            "Events loaded into the analytics store since start.",
-            value=status["events_loaded"],
-        )
-        yield CounterMetricFamily(
-            "rankstream_analytics_load_failures",
-            "Analytics loads that failed (each is retried).",
-            value=status["failures"],
-        )
-        yield GaugeMetricFamily(
-            "rankstream_analytics_loaded_through_ms",
-            "Newest event time loaded into the analytics store (epoch ms).",
-            value=status["loaded_through"] or 0,
-        )
-        yield GaugeMetricFamily(
-            "rankstream_analytics_rows", "Raw views held by the analytics store.", status["rows"]
-        )
-        yield GaugeMetricFamily(
-            "rankstream_analytics_store_bytes",
-            "Bytes on disk of the analytics store's tables.",
-            status["bytes"],
-        )
+        yield from store_metrics(status)
+
+
+def store_metrics(status: dict[str, Any]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """What every analytics loader reports, embedded or scale-out: events loaded, failed
+    loads, the newest event time loaded, and the store's rows and bytes."""
+    yield CounterMetricFamily(
+        "rankstream_analytics_events_loaded",
+        "Events loaded into the analytics store since start.",
+        value=status["events_loaded"],
+    )
+    yield CounterMetricFamily(
+        "rankstream_analytics_load_failures",
+        "Failed loads (and, scale-out, failed checkpoints); each is retried.",
+        value=status["failures"],
+    )
+    yield GaugeMetricFamily(
+        "rankstream_analytics_loaded_through_ms",
+        "Newest event time loaded into the analytics store (epoch ms).",
+        value=status["loaded_through"] or 0,
+    )
+    yield GaugeMetricFamily(
+        "rankstream_analytics_rows", "Raw views held by the analytics store.", status["rows"]
+    )
+    yield GaugeMetricFamily(
+        "rankstream_analytics_store_bytes",
+        "Bytes on disk of the analytics store's tables.",
+        status["bytes"],
+    )
 
 
 class ReplicaCollector(Collector):
