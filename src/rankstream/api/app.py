@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rankstream import __version__
-from rankstream.api import analytics, docs, leaderboards, monitoring, videos, views
+from rankstream.api import analytics, dashboard, docs, leaderboards, monitoring, videos, views
 from rankstream.api.errors import ApiError
 from rankstream.api.middleware import ErrorBoundary
 from rankstream.api.openapi import build_openapi, docs_page
@@ -44,6 +44,7 @@ def operations(config: ServiceConfig) -> list[Operation]:
         *monitoring.operations(),
         *analytics.operations(config),
         *docs.operations(),
+        *dashboard.operations(),
     ]
 
 
