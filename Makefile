@@ -40,16 +40,25 @@ help: ## List the targets
 install: $(STAMP) ## Create .venv and install rankstream with its dev tools
 
 .PHONY: services
-services: $(KAFKA_STAMP) ## Install redis-server (apt) and fetch the Kafka broker (Maven) if missing
+services: $(KAFKA_STAMP) ## Install redis-server and chromium (apt) and fetch the Kafka broker (Maven) if missing
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
 		mkdir -p .services && { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; \
+		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
+	@# The dashboard tests drive Debian's Chromium with Playwright (never `playwright install`).
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		mkdir -p .services && { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 		} >.services/apt.log 2>&1 || { cat .services/apt.log; exit 1; }; fi
 
 SCENARIO ?= views
 .PHONY: run
 run: $(STAMP) ## The service on 127.0.0.1:8000 fed by realistic traffic (SCENARIO=views|game|shop; Ctrl-C stops)
 	$(BIN)/rankstream demo --scenario $(SCENARIO)
+
+.PHONY: screenshot
+screenshot: $(STAMP) services ## Regenerate docs/dashboard.png from a live demo in headless Chromium (SCENARIO=views|game|shop)
+	$(BIN)/python -m tests.dashboard.screenshot docs/dashboard.png --scenario $(SCENARIO)
 
 API_PORTS ?= 8001,8002
 

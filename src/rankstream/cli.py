@@ -522,7 +522,8 @@ def demo(
         else f"{url}/leaderboards, {url}/leaderboards/{first}/top-k"
     )
     Console(stderr=True).print(
-        f"rankstream demo: API on {url}  (try {tries}, {url}/docs)\n"
+        f"rankstream demo: dashboard on {url}/\n"
+        f"API on {url}  (try {tries}, {url}/docs)\n"
         f"data in {settings.data_dir}; auth {auth}; Ctrl-C to stop"
     )
     threading.Thread(target=start_generator_when_healthy, daemon=True).start()
