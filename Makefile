@@ -106,6 +106,10 @@ bench-http: $(STAMP) ## The service over loopback: ingest, top-k under load, fre
 bench-app: $(STAMP) ## The HTTP app's own time per request, in-process (about 20 s)
 	$(BIN)/python benchmarks/bench_app.py
 
+.PHONY: bench-dashboard
+bench-dashboard: $(STAMP) services ## What open dashboards cost: requests/s, CPU, top-k p99 with 20 open while ingesting (about 2 min)
+	$(BIN)/python benchmarks/bench_dashboard.py
+
 .PHONY: bench-hot
 bench-hot: $(STAMP) services ## Hot rankings: read copies on a 3-node Redis Cluster, 0 vs 2 (about 1 min)
 	$(BIN)/python benchmarks/bench_hot.py
