@@ -164,3 +164,46 @@ def test_refreshes_pause_while_hidden_and_the_page_survives_a_restart(
     assert_panels_equal_api(board, views_server.url)
     # While the server was down, the browser said so: nothing else.
     board.assert_clean(allowed=("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE"))
+
+
+def test_a_process_without_boards_still_shows_the_videos_board(
+    views_server: ServiceProcess, dashboard: Any
+) -> None:
+    # As a scale-out replica that answers /leaderboards with 503 (not built there yet).
+    board = dashboard(views_server.url)
+    board.page.route(
+        f"{views_server.url}/leaderboards",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"error": "leaderboards_unavailable", "message": "-", "request_id": "-"}',
+        ),
+    )
+    board.open("window=24h&k=5")
+    panels = assert_panels_equal_api(board, views_server.url)
+    assert [p["url"] for p in panels] == ["/views/top-k?window=24h&k=5"]
+    board.assert_clean(allowed=("status of 503",))
+
+
+def test_a_slow_panel_is_asked_for_less_often(views_server: ServiceProcess, dashboard: Any) -> None:
+    # Risers over a big board cost the server long while it ingests: here made slow in the
+    # browser (300 ms), the page asks for them again only after 20x that, and says so.
+    board = dashboard(views_server.url)
+    asked: list[str] = []
+
+    def slow(route: Any) -> None:
+        asked.append(route.request.url)
+        time.sleep(0.3)
+        route.continue_()
+
+    board.page.route("**/leaderboards/videos/rising*", slow)
+    board.open("window=1h&k=10")
+    caption = "[data-panel='videos:rising'] .caption"
+    board.page.wait_for_function(
+        f"() => document.querySelector(\"{caption}\").textContent.includes('slow to compute')"
+    )
+    first = len(asked)
+    board.wait_refreshes(board.refreshes() + 2)  # two more rounds, 4 s: not due again yet
+    assert len(asked) == first
+    assert_panels_equal_api(board, views_server.url)
+    board.assert_clean()

@@ -10,10 +10,14 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const SLOW_MS = 250; // a panel answering slower than this is asked for less often
 const HISTORY = 90; // points kept per health series (3 minutes at 2 s)
 const ROW_H = 34; // px per ranked row: rows move by transform when ranks change
 const TOKEN_KEY = "rankstream.token";
 
+const VIDEOS_BOARD = { name: "videos", entity: "video_id", measure: "count", scale: 0,
+  scopes: ["category", "region"], filter: null, value_name: "views",
+  windows: ["1h", "24h", "7d", "30d", "hour", "day", "month", "all"] };
 const $ = (id) => document.getElementById(id);
 const state = {
   boards: null, // the answer of /leaderboards
@@ -23,6 +27,8 @@ const state = {
   health: new Map(), // series name -> [values]
   sample: null, // the last /status + /metrics sample, for rates
   analytics: false, // whether /status says the analytics store is on
+  onlyVideos: false, // /leaderboards answered 503: the videos board from /views/top-k alone
+  slow: new Map(), // panel URL -> {next, every, answer} for panels answering slowly
   detail: null, // {board, entity} shown in the detail panel
   timer: 0,
   reconnectedAt: 0,
@@ -165,13 +171,13 @@ function panelsOf(board) {
   panels.push({ key: `${board.name}:top`, board, kind: "top", url: top,
     title: `${board.name}`, caption: `top ${board.entity} by ${board.measure} · ${window}${moved}` });
   const sliding = board.windows.filter((w) => minutes(w) !== null).sort((a, b) => minutes(a) - minutes(b));
-  if (sliding.length >= 2) {
+  if (sliding.length >= 2 && !state.onlyVideos) {
     const [short, long] = sliding;
     panels.push({ key: `${board.name}:rising`, board, kind: "rising",
       url: `/leaderboards/${board.name}/rising?${query({ short, long, k, ...scopes })}`,
       title: `${board.name} · hot streakers`, caption: `rate over ${short} ÷ rate over ${long}` });
   }
-  if (board.scopes.length) {
+  if (board.scopes.length && !state.onlyVideos) {
     const by = board.scopes[0];
     panels.push({ key: `${board.name}:leaders`, board, kind: "leaders",
       url: `/leaderboards/${board.name}/leaders?${query({ by, window, k })}`,
@@ -219,9 +225,23 @@ function card(panel) {
     $("boards").append(article);
   }
   article.querySelector("h3").textContent = panel.title;
-  article.querySelector(".caption").textContent = panel.caption;
+  const slow = state.slow.get(panel.url);
+  article.querySelector(".caption").textContent = slow
+    ? `${panel.caption} · slow to compute: every ${Math.round(slow.every / 1000)} s`
+    : panel.caption;
   article.dataset.url = panel.url;
   return article;
+}
+
+/** A panel whose answer failed (the others still show): says why, keeps no rows. */
+function failed(panel, error) {
+  const article = card(panel);
+  article.querySelector(".rows").replaceChildren();
+  article.querySelector(".rows").style.height = "0px";
+  const empty = article.querySelector(".empty");
+  empty.hidden = false;
+  empty.textContent = `unavailable: ${error.message || error}`;
+  state.previous.delete(panel.key);
 }
 
 function render(panel, answer) {
@@ -267,7 +287,9 @@ function render(panel, answer) {
   });
   for (const li of existing.values()) li.remove();
   list.style.height = `${rows.length * ROW_H}px`;
-  article.querySelector(".empty").hidden = rows.length > 0;
+  const empty = article.querySelector(".empty");
+  empty.hidden = rows.length > 0;
+  empty.textContent = "nothing in this window yet";
   if (panel.kind === "leaders") {
     const list2 = $(`values-${answer.by}`);
     if (list2) list2.replaceChildren(...rows.map((r) => new Option(r.group)));
@@ -474,23 +496,54 @@ function connection(kind, text) {
 
 async function refresh() {
   const round = state.round;
+  if (state.onlyVideos && state.refreshes % 30 === 29) state.boards = null; // boards yet?
   if (!state.boards) {
-    state.boards = (await get("/leaderboards")).boards;
+    try {
+      state.boards = (await get("/leaderboards")).boards;
+      state.onlyVideos = false;
+    } catch (error) {
+      // A process that serves no boards (503) still serves /views/top-k: show that alone.
+      if (!(error instanceof HttpError) || error.status !== 503) throw error;
+      state.boards = [VIDEOS_BOARD];
+      state.onlyVideos = true;
+    }
     buildFilters();
   }
   const panels = state.boards.flatMap(panelsOf);
   const [answers, status, metrics] = await Promise.all([
-    Promise.all(panels.map((p) => get(p.url))),
+    Promise.allSettled(panels.map(answerOf)),
     get("/status"),
     get("/metrics", "text"),
   ]);
   if (round !== state.round) return; // the filters changed meanwhile: this answer is stale
+  const refused = answers.find((a) => a.status === "rejected" && a.reason.status === 401);
+  if (refused) throw refused.reason;
   const keep = new Set(panels.map((p) => p.key));
   for (const article of document.querySelectorAll("[data-panel]")) if (!keep.has(article.dataset.panel)) article.remove();
-  panels.forEach((panel, i) => render(panel, answers[i]));
+  panels.forEach((panel, i) => {
+    if (answers[i].status === "fulfilled") render(panel, answers[i].value);
+    else failed(panel, answers[i].reason);
+  });
   health(status, prometheus(metrics));
   state.refreshes += 1;
   document.body.dataset.refreshes = String(state.refreshes);
+}
+
+/** A panel's answer: asked for now, or the last one while the panel is slowed down. A panel
+ * whose answer took more than SLOW_MS (risers over a large board while it ingests cost the
+ * server hundreds of ms each) is asked for again only after 20x that time (at most a
+ * minute), so open dashboards cannot take the server over; its caption says so. */
+async function answerOf(panel) {
+  const slow = state.slow.get(panel.url);
+  if (slow && Date.now() < slow.next) return slow.answer;
+  const started = performance.now();
+  const answer = await get(panel.url);
+  const took = performance.now() - started;
+  if (took > SLOW_MS) {
+    const every = Math.min(60000, Math.max(REFRESH_MS, 20 * took));
+    state.slow.set(panel.url, { next: Date.now() + every, every, answer });
+  } else state.slow.delete(panel.url);
+  return answer;
 }
 
 async function tick() {
