@@ -32,9 +32,13 @@ READ_TOKEN = "dash-read-token-0123456789"
 WRITE_TOKEN = "dash-write-token-0123456789"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless; a missing one fails the test with how to install it."""
+    """Debian's Chromium, headless; a missing one fails the test with how to install it.
+
+    Package scope, not session: Playwright's sync API runs an event loop in this thread
+    while it is open, so it must be closed before other packages' tests call
+    ``asyncio.run``."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("chromium is not installed: `make services` installs it (apt-get)")
