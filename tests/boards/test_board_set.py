@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rankstream.boards import INVALID, BoardSet, BoardSpec, leaders, parse_boards, rising
 from rankstream.engine import ACCEPTED, EngineConfig
 from rankstream.engine.windows import HOUR, MINUTE
-from rankstream.errors import InvalidQuery
+from rankstream.errors import InvalidQuery, SnapshotError
 from tests.boards.oracle import BoardsOracle
 from tests.budget import examples
 
@@ -204,3 +204,20 @@ def test_queries_name_what_is_wrong() -> None:
         rising(boards, "players", "hour", "24h", 10)
     with pytest.raises(InvalidQuery, match="to group by"):
         leaders(boards, "players", "zone", "1h", 10)
+
+
+def test_a_board_whose_windows_were_redeclared_starts_empty_the_others_restore() -> None:
+    declared = [
+        {"name": "players", "entity": "player", "measure": "sum(score)", "windows": ["1h"]},
+        {"name": "teams", "entity": "team", "windows": ["1h", "all"]},
+    ]
+    boards = BoardSet(parse_boards(declared, FIELDS), CONFIG)
+    event = {"player": "p1", "team": "red", "score": 4, "timestamp": START}
+    boards.ingest([msgspec.json.encode(event)], START)
+    redeclared = [declared[0], {**declared[1], "windows": ["10m", "all"]}]
+    specs = parse_boards(redeclared, FIELDS)
+    restored = BoardSet.restore(boards.snapshot(), specs, CONFIG)
+    assert [(i.video_id, i.views) for i in restored.top_k("players", "1h", 5).items] == [("p1", 4)]
+    assert restored.top_k("teams", "all", 5).items == ()
+    with pytest.raises(SnapshotError):
+        BoardSet.restore(boards.snapshot()[:-3], specs, CONFIG)

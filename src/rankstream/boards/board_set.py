@@ -20,6 +20,7 @@ scope fields. Pure: time is passed in, nothing is read from the clock.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,10 +41,13 @@ from rankstream.engine import (
     TopKResult,
 )
 from rankstream.engine.screening import Screening
+from rankstream.engine.snapshot import decode as decode_snapshot
 from rankstream.engine.snapshot import encode as encode_snapshot
-from rankstream.engine.state import EngineState
+from rankstream.engine.state import EngineState, window_shape
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import InvalidQuery, SnapshotError
+
+logger = logging.getLogger("rankstream.boards")
 
 INVALID = 4
 """Event status: it fits no board (the reason says why)."""
@@ -244,18 +248,28 @@ class BoardSet:
     def restore(
         cls, data: bytes, boards: Sequence[BoardSpec], config: EngineConfig | None = None
     ) -> BoardSet:
-        """The boards of a :meth:`snapshot`; a board declared since starts empty, and a board
-        no longer declared is dropped. :class:`SnapshotError` if it cannot be read."""
+        """The boards of a :meth:`snapshot`; a board declared since, or whose windows were
+        declared differently since, starts empty (logged), and a board no longer declared
+        is dropped. :class:`SnapshotError` if the snapshot cannot be read."""
         try:
             saved = msgspec.msgpack.decode(data, type=_Snapshot)
         except msgspec.DecodeError as exc:
             raise SnapshotError(f"cannot read board snapshot: {exc}") from None
         empty = cls(boards, config, partition=saved.partition)
-        engines = {
-            name: TopKEngine.restore(saved.engines[name], empty.configs[name])
-            for name in empty.boards
-            if name in saved.engines
-        }
+        engines = {}
+        for name, engine_config in empty.configs.items():
+            if name not in saved.engines:
+                continue
+            state = decode_snapshot(saved.engines[name])  # SnapshotError if corrupt
+            declared = tuple(window_shape(w) for w in engine_config.windows)
+            if state.windows != declared:  # its windows were re-declared: start it afresh
+                logger.warning(
+                    "board %s: its windows changed since the checkpoint; it starts empty"
+                    " and counts the events from the checkpoint's position on",
+                    name,
+                )
+                continue
+            engines[name] = TopKEngine.from_state(state, engine_config)
         return cls(boards, config, engines, saved.partition, BoardStats(*saved.stats))
 
 
