@@ -214,10 +214,12 @@ def test_a_board_whose_windows_were_redeclared_starts_empty_the_others_restore()
     boards = BoardSet(parse_boards(declared, FIELDS), CONFIG)
     event = {"player": "p1", "team": "red", "score": 4, "timestamp": START}
     boards.ingest([msgspec.json.encode(event)], START)
-    redeclared = [declared[0], {**declared[1], "windows": ["10m", "all"]}]
-    specs = parse_boards(redeclared, FIELDS)
-    restored = BoardSet.restore(boards.snapshot(), specs, CONFIG)
-    assert [(i.video_id, i.views) for i in restored.top_k("players", "1h", 5).items] == [("p1", 4)]
-    assert restored.top_k("teams", "all", 5).items == ()
+    for changed in ({"windows": ["10m", "all"]}, {"filter": 'kind == "a"'}):
+        redeclared = [declared[0], {**declared[1], **changed}]
+        specs = parse_boards(redeclared, FIELDS)
+        restored = BoardSet.restore(boards.snapshot(), specs, CONFIG)
+        players = restored.top_k("players", "1h", 5).items
+        assert [(i.video_id, i.views) for i in players] == [("p1", 4)]
+        assert restored.top_k("teams", "all", 5).items == ()
     with pytest.raises(SnapshotError):
         BoardSet.restore(boards.snapshot()[:-3], specs, CONFIG)

@@ -79,18 +79,28 @@ class BoardCapture:
     partition: int
     stats: tuple[int, ...]
     engines: dict[str, EngineState]
+    boards: dict[str, BoardSpec]
 
 
 def encode_capture(capture: BoardCapture) -> bytes:
     """The snapshot bytes of a :class:`BoardCapture` (:meth:`BoardSet.restore` reads them)."""
     engines = {name: encode_snapshot(state) for name, state in capture.engines.items()}
-    return msgspec.msgpack.encode(_Snapshot(capture.partition, capture.stats, engines))
+    declared = {name: _declaration(spec) for name, spec in capture.boards.items()}
+    return msgspec.msgpack.encode(_Snapshot(capture.partition, capture.stats, engines, declared))
+
+
+def _declaration(spec: BoardSpec) -> bytes:
+    """What a board counts, as compared across a restore (windows aside: engines check them)."""
+    described = spec.describe()
+    del described["windows"]
+    return msgspec.json.encode(described)
 
 
 class _Snapshot(msgspec.Struct, array_like=True, tag="boards-1"):
     partition: int
     stats: tuple[int, ...]
     engines: dict[str, bytes]
+    declarations: dict[str, bytes]  # each board's declaration (JSON), to spot re-declared ones
 
 
 @dataclass(slots=True)
@@ -237,6 +247,7 @@ class BoardSet:
             self.partition,
             dataclasses.astuple(self.stats),
             {name: e.capture() for name, e in self.engines.items()},
+            dict(self.boards),
         )
 
     def snapshot(self) -> bytes:
@@ -248,9 +259,10 @@ class BoardSet:
     def restore(
         cls, data: bytes, boards: Sequence[BoardSpec], config: EngineConfig | None = None
     ) -> BoardSet:
-        """The boards of a :meth:`snapshot`; a board declared since, or whose windows were
-        declared differently since, starts empty (logged), and a board no longer declared
-        is dropped. :class:`SnapshotError` if the snapshot cannot be read."""
+        """The boards of a :meth:`snapshot`; a board declared since, or declared differently
+        since (its entity, measure, scopes, filter or windows), starts empty (logged), and
+        a board no longer declared is dropped. :class:`SnapshotError` if the snapshot
+        cannot be read."""
         try:
             saved = msgspec.msgpack.decode(data, type=_Snapshot)
         except msgspec.DecodeError as exc:
@@ -262,9 +274,10 @@ class BoardSet:
                 continue
             state = decode_snapshot(saved.engines[name])  # SnapshotError if corrupt
             declared = tuple(window_shape(w) for w in engine_config.windows)
-            if state.windows != declared:  # its windows were re-declared: start it afresh
+            same = saved.declarations.get(name) == _declaration(empty.boards[name])
+            if state.windows != declared or not same:  # re-declared: start it afresh
                 logger.warning(
-                    "board %s: its windows changed since the checkpoint; it starts empty"
+                    "board %s: declared differently since the checkpoint; it starts empty"
                     " and counts the events from the checkpoint's position on",
                     name,
                 )
