@@ -254,7 +254,9 @@ def open_analytics_loader(config: ServiceConfig) -> KafkaAnalyticsLoader:
     checkpoints = open_checkpoints(where, config.s3_endpoint)
     store = AnalyticsStore(config.data_dir / "analytics", config.analytics_ttl_days)
     try:
-        return KafkaAnalyticsLoader(settings, config.engine_config(), store, checkpoints)
+        return KafkaAnalyticsLoader(
+            settings, config.engine_config(), store, checkpoints, config.board_specs()
+        )
     except BaseException:
         store.close()
         raise
@@ -281,4 +283,11 @@ def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> W
         name=name,
     )
     checkpoints = open_checkpoints(config.checkpoints, config.s3_endpoint)
-    return Worker(settings, config.engine_config(), checkpoints, redis_client(config), clock)
+    return Worker(
+        settings,
+        config.engine_config(),
+        checkpoints,
+        redis_client(config),
+        clock,
+        config.board_specs(),
+    )

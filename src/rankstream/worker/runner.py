@@ -1,5 +1,6 @@
-"""The scale-out worker: a member of a Kafka consumer group that keeps one engine per
-assigned partition, publishes their rankings to Redis and checkpoints them.
+"""The scale-out worker: a member of a Kafka consumer group that keeps the declared boards
+(:class:`~rankstream.boards.BoardSet`: one engine per board) of each assigned partition,
+publishes their rankings to Redis and checkpoints them.
 
 Kafka assigns partitions (we write no cluster manager). For each partition assigned:
 
@@ -26,18 +27,20 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rankstream.boards import VIDEOS, BoardSpec
 from rankstream.checkpoint import Checkpoint, CheckpointStore
 from rankstream.engine import EngineConfig
-from rankstream.engine.snapshot import encode as encode_snapshot
-from rankstream.engine.wire import EventDecoder
 from rankstream.optional import require
-from rankstream.service.recovery import restore_newest
-from rankstream.worker.partition import PartitionState
+from rankstream.service.recovery import restore_boards
+from rankstream.serving.layout import board_tag
+from rankstream.worker.boards import check_partitioned
+from rankstream.worker.partition import BoardPublishers, PartitionState
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
+from rankstream.worker.questions import QuestionPublisher
 
 logger = logging.getLogger("rankstream.worker")
 
@@ -46,7 +49,10 @@ _CATCH_UP = 3  # under a backlog, apply 3x as long as a publish round takes betw
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    """Where the worker reads and how often it publishes and checkpoints."""
+    """Where the worker reads and how often it publishes and checkpoints. ``board``: the
+    Redis key namespace (the ``board`` setting; each board's keys are tagged by
+    :func:`~rankstream.serving.layout.board_tag`); ``questions``: also publish rising
+    lists and group leaders (:mod:`.questions`)."""
 
     bootstrap: str
     topic: str = "video_views"
@@ -59,6 +65,7 @@ class WorkerSettings:
     scope_kinds: frozenset[str] = frozenset({"all", "category", "region", "category_region"})
     hot_copies: int = 0
     session_timeout_ms: int = 10_000
+    questions: bool = True
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
 
@@ -81,7 +88,10 @@ class WorkerStats:
 
 
 class Worker:
-    """See the module docstring. :meth:`run` blocks until :meth:`stop` (any thread)."""
+    """See the module docstring. :meth:`run` blocks until :meth:`stop` (any thread).
+    ``boards``: the declared boards (default: the ``videos`` board); raises
+    :class:`~rankstream.errors.ConfigError` for a board whose entity is not the topic's
+    key (:func:`~rankstream.worker.boards.check_partitioned`)."""
 
     def __init__(
         self,
@@ -90,14 +100,16 @@ class Worker:
         checkpoints: CheckpointStore,
         redis_client: Any,
         clock: Callable[[], int],
+        boards: Sequence[BoardSpec] = (VIDEOS,),
     ) -> None:
+        check_partitioned(boards)
         kafka = require("confluent_kafka", "the scale-out worker")
         self.settings = settings
         self.engine_config = engine_config
+        self.boards = tuple(boards)
         self.checkpoints = checkpoints
         self.redis = redis_client
         self.clock = clock
-        self.decoder = EventDecoder(engine_config.measure)
         self.partitions: dict[int, PartitionState] = {}
         self.stats = WorkerStats()
         self._stop = threading.Event()
@@ -182,19 +194,30 @@ class Worker:
 
     def _restore(self, partition: int) -> PartitionState:
         """The partition's newest readable checkpoint (an unreadable one, or one holding
-        another partition's state, is skipped with a warning), or an empty engine."""
-        engine, position = restore_newest(self.engine_config, self.checkpoints, partition)
+        another partition's state, is skipped with a warning), or empty boards."""
+        boards, position = restore_boards(
+            self.boards, self.engine_config, self.checkpoints, partition
+        )
         offset = position.of(partition)
         settings = self.settings
-        publisher = PartitionPublisher(
-            settings.board,
-            partition,
-            tuple(w.name for w in self.engine_config.windows),
-            settings.depth,
-            settings.scope_kinds,
-            settings.hot_copies,
-        )
-        return PartitionState(partition, engine, publisher, offset, offset)
+        publishers = {}
+        for spec in self.boards:
+            tag = board_tag(settings.board, spec.name)
+            rankings = PartitionPublisher(
+                tag,
+                partition,
+                tuple(w.name for w in spec.windows),
+                settings.depth,
+                settings.scope_kinds,
+                settings.hot_copies,
+            )
+            questions = (
+                QuestionPublisher(tag, partition, spec, settings.depth, settings.scope_kinds)
+                if settings.questions
+                else None
+            )
+            publishers[spec.name] = BoardPublishers(rankings, questions)
+        return PartitionState(partition, boards, publishers, offset, offset)
 
     # ------------------------------------------------------------------ the loop
 
@@ -210,11 +233,11 @@ class Worker:
             state = self.partitions.get(partition)
             if state is None:  # revoked meanwhile
                 continue
-            state.apply(batch, self.decoder)
+            state.apply(batch)
             self.stats.consumed += len(batch)
 
     def _publish(self) -> None:
-        """Tick every engine to one wall-clock cut, then publish what changed."""
+        """Tick every board to one wall-clock cut, then publish what changed."""
         cut = self.clock()
         stats = self.stats.publish
         try:
@@ -223,12 +246,18 @@ class Worker:
             writes: dict[str, bytes] = {}
             ranking = time.monotonic()
             for state in states:
-                state.engine.tick(cut)
+                state.boards.tick(cut)
                 if state.partition in missing:
-                    state.publisher.forget()  # Redis lost it: republish everything
+                    for publishers in state.publishers.values():
+                        publishers.forget()  # Redis lost it: republish everything
                     state.touched = None
                     self.stats.republished += 1
-                writes.update(state.publisher.writes(state.engine, state.touched))
+                for name, publishers in state.publishers.items():
+                    engine = state.boards.engines[name]
+                    touched = None if state.touched is None else state.touched.get(name, set())
+                    writes.update(publishers.rankings.writes(engine, touched))
+                    if publishers.questions is not None:
+                        writes.update(publishers.questions.writes(engine, touched))
             sending = time.monotonic()
             self.stats.rank_seconds += sending - ranking
             send(self.redis, writes, stats)
@@ -241,10 +270,16 @@ class Worker:
                     "checkpointed": state.checkpointed,
                     "end": state.end,
                 }
-                manifests[state.publisher.manifest_key] = state.publisher.manifest(
-                    state.engine, offsets, cut, self.settings.name
-                )
-                state.touched = set()
+                for name, publishers in state.publishers.items():
+                    rankings = publishers.rankings
+                    manifests[rankings.manifest_key] = rankings.manifest(
+                        state.boards.engines[name],
+                        offsets,
+                        cut,
+                        self.settings.name,
+                        questions=publishers.questions is not None,
+                    )
+                state.touched = {}
             send(self.redis, manifests, stats)
             stats.rankings += len(writes)
             stats.rounds += 1
@@ -252,20 +287,26 @@ class Worker:
             self.stats.publish_failures += 1
             logger.warning("publish failed, retrying: %r", exc)
             for state in self.partitions.values():
-                state.publisher.forget()
+                for publishers in state.publishers.values():
+                    publishers.forget()
                 state.touched = None
 
     def _manifests_missing(self, states: list[PartitionState]) -> set[int]:
-        """Partitions whose manifest is gone from Redis (flushed or restarted empty)."""
-        published = [s for s in states if s.publisher.bounds]
+        """Partitions a manifest of which is gone from Redis (flushed or restarted empty)."""
+        published = [
+            (state.partition, p.rankings.manifest_key)
+            for state in states
+            for p in state.publishers.values()
+            if p.rankings.bounds
+        ]
         if not published:
             return set()
         pipe = self.redis.pipeline(transaction=False)
-        for state in published:
-            pipe.exists(state.publisher.manifest_key)
+        for _, key in published:
+            pipe.exists(key)
         found = pipe.execute()
         self.stats.publish.commands += len(published)
-        return {s.partition for s, n in zip(published, found, strict=True) if not n}
+        return {p for (p, _), n in zip(published, found, strict=True) if not n}
 
     def _end_offset(self, partition: int, default: int) -> int:
         tp = self._kafka.TopicPartition(self.settings.topic, partition)
@@ -281,7 +322,7 @@ class Worker:
         for state in states:
             if state.next_offset == state.checkpointed and state.events_since_checkpoint == 0:
                 continue
-            data = encode_snapshot(state.engine.capture())
+            data = state.boards.snapshot()
             try:
                 self.checkpoints.save(Checkpoint(state.partition, state.next_offset, data))
             except Exception as exc:  # keep the previous checkpoint; retried next interval
