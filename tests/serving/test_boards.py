@@ -10,15 +10,18 @@ from typing import Any
 import msgspec
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rankstream.boards import BoardSet, BoardSpec, leaders, parse_boards, rising
 from rankstream.engine.partition import partition_of
 from rankstream.errors import ConfigError, InvalidQuery
-from rankstream.serving.layout import board_tag, manifest_key, ranking_key
+from rankstream.serving.layout import board_tag, manifest_key, ranking_key, rising_order
 from rankstream.serving.redis import RedisBoardSource
 from rankstream.worker.boards import check_partitioned
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
-from rankstream.worker.questions import QuestionPublisher, rising_pairs
+from rankstream.worker.questions import QuestionPublisher, exact_rising_sort, rising_pairs
+from tests.budget import examples
 
 T0 = 1_795_341_623_456
 MINUTE = 60_000
@@ -178,3 +181,18 @@ def test_a_board_not_keyed_by_the_topic_key_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"teams \(entity team_id\).*'user_id'"):
         check_partitioned(specs)
     check_partitioned(specs[:2])
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 2**40), st.integers(0, 2**40), st.sampled_from("abcdef")),
+        max_size=40,
+    )
+)
+def test_the_fast_rising_sort_is_the_exact_one(drawn: list[tuple[int, int, str]]) -> None:
+    # long >= short; near-equal ratios (n/(n+1) for huge n) tie as floats
+    rows = [(s, s + extra, f"{name}{n}") for n, (s, extra, name) in enumerate(drawn)]
+    rows += [(2**50 + 1, 2**50 + 2, "near-a"), (2**50, 2**50 + 1, "near-b")]
+    exact = sorted(rows, key=lambda row: rising_order(*row))
+    assert exact_rising_sort(list(rows)) == exact

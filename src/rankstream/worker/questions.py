@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from rankstream.boards import BoardSpec
 from rankstream.engine import TopKEngine
@@ -55,12 +56,18 @@ def rising_pairs(spec: BoardSpec) -> list[tuple[WindowSpec, WindowSpec]]:
     return [(s, w) for s in sliding for w in sliding if s.size < w.size]
 
 
+Values = list[npt.NDArray[np.int64]]  # one value per entity, one array per window
+
+
 def rising_list(
-    engine: TopKEngine, short: str, long: str, depth: int, scope: Scope
+    ids: list[str],
+    short_values: npt.NDArray[np.int64],
+    long_values: npt.NDArray[np.int64],
+    depth: int,
 ) -> tuple[list[str], list[int], list[int], bool]:
-    """The partition's rising list of a window pair in ``scope`` (see the module
-    docstring): ids, short values, long values, and whether it is complete."""
-    ids, (short_values, long_values) = engine.values_of([short, long], *scope)
+    """A partition's rising list of a window pair in one scope (see the module docstring),
+    from the scope's entities and their values in both windows: ids, short values, long
+    values, and whether it is complete."""
     held = np.flatnonzero(short_values >= 1)
     complete = len(held) <= depth
     if not complete:  # keep the depth best by float ratio (and near ties), settle exactly
@@ -68,27 +75,39 @@ def rising_list(
         kth = np.partition(approx, len(approx) - depth)[len(approx) - depth]
         held = held[approx >= kth * (1 - _FLOAT_MARGIN)]
     rows = [(int(short_values[i]), int(long_values[i]), ids[i]) for i in held.tolist()]
-    rows.sort(key=lambda row: rising_order(*row))
-    rows = rows[:depth]
+    rows = exact_rising_sort(rows)[:depth]
     return [r[2] for r in rows], [r[0] for r in rows], [r[1] for r in rows], complete
 
 
-def group_leaders(
-    engine: TopKEngine, window: str, slot: int, groups: list[Scope]
-) -> dict[str, tuple[str, int, int]]:
-    """For each group scope (one label in ``slot``): its leader, the leader's value and the
-    group's total in ``window``; groups with nothing in the window are left out."""
-    found: dict[str, tuple[str, int, int]] = {}
-    if not groups:
-        return found
-    for scope, ranking in zip(groups, engine.top_k_columns(window, 1, groups), strict=True):
-        if not ranking.video_ids or ranking.views[0] == 0:
-            continue
-        _, (values,) = engine.values_of([window], *scope)
-        label = scope[slot]
-        assert label is not None  # a group scope has its slot's label
-        found[label] = (ranking.video_ids[0], int(ranking.views[0]), int(values.sum()))
-    return found
+def exact_rising_sort(rows: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``(short, long, id)`` rows in the rising order (:func:`rising_order`), fast: sorted
+    by the float ratio first (Python's int division is correctly rounded, hence monotone,
+    so floats can only tie fractions that differ), then each run of equal floats holding
+    different fractions is sorted exactly."""
+    rows.sort(key=lambda row: (-(row[0] / row[1]), -row[0], row[2]))
+    start = 0
+    while start < len(rows):
+        ratio = rows[start][0] / rows[start][1]
+        end = start + 1
+        while end < len(rows) and rows[end][0] / rows[end][1] == ratio:
+            end += 1
+        s0, l0, _ = rows[start]
+        if end - start > 1 and any(s * l0 != s0 * lv for s, lv, _ in rows[start + 1 : end]):
+            rows[start:end] = sorted(rows[start:end], key=lambda row: rising_order(*row))
+        start = end
+    return rows
+
+
+def group_leader(ids: list[str], values: npt.NDArray[np.int64]) -> tuple[str, int, int] | None:
+    """A group's leader (largest value, then smallest id by code point), its value and the
+    group's total, from its entities' values in one window; ``None`` if the total is 0."""
+    if not len(values):
+        return None
+    best = int(values.max())
+    if best <= 0:
+        return None
+    leader = min(ids[i] for i in np.flatnonzero(values == best).tolist())
+    return leader, best, int(values.sum())
 
 
 @dataclass(slots=True)
@@ -105,7 +124,8 @@ class QuestionPublisher:
     bounds: dict[str, Bounds] = field(default_factory=dict)
     rising: dict[tuple[str, str, str], list[RisingGeneration]] = field(default_factory=dict)
     leaders: dict[tuple[str, int], list[LeadersGeneration]] = field(default_factory=dict)
-    groups: dict[tuple[str, int], dict[str, tuple[str, int, int]]] = field(default_factory=dict)
+    # per scope field: each group's (leader, value, total) per window (None: nothing in it)
+    groups: dict[int, dict[str, list[tuple[str, int, int] | None]]] = field(default_factory=dict)
 
     def forget(self) -> None:
         """Forget what was published (Redis lost it): the next round writes everything."""
@@ -116,73 +136,83 @@ class QuestionPublisher:
 
     def writes(self, engine: TopKEngine, touched: set[Scope] | None) -> dict[str, bytes]:
         """The rising and leaders keys to write and their values, recomputed for the scopes
-        in ``touched`` (all if ``None``, and all of a window whose bounds moved)."""
-        moved: set[str] = set()
+        in ``touched`` (for all scopes if ``None`` or when a window's bounds moved). One
+        pass over each recomputed scope's entities gives all its windows' values."""
+        moved = False
         for window in self.spec.windows:
             probe = engine.top_k(window.name, 1)
             bounds: Bounds = (probe.start, probe.end)
             if self.bounds.get(window.name) != bounds:
-                moved.add(window.name)
+                moved = True
                 self.bounds[window.name] = bounds
-        every = engine.scopes()
+        scopes = engine.scopes() if moved or touched is None else list(touched)
         changes: dict[str, bytes] = {}
-        rising_kinds = self.kinds & RISING_KINDS
-        for short, long in rising_pairs(self.spec):
-            wide = touched is None or short.name in moved or long.name in moved
-            scopes = [
-                s
-                for s in (every if wide or touched is None else touched)
-                if scope_kind(s) in rising_kinds
-            ]
-            for scope in scopes:
-                ids, shorts, longs, complete = rising_list(
-                    engine, short.name, long.name, self.depth, scope
+        pairs = rising_pairs(self.spec)
+        rising_kinds = self.kinds & RISING_KINDS if pairs else frozenset()
+        names = [w.name for w in self.spec.windows]
+        slots = range(len(self.spec.scopes))
+        for index in slots:
+            if moved or touched is None:
+                self.groups.setdefault(index, {}).clear()
+        for scope in scopes:
+            groups = [(i, label) for i in slots if (label := _group_of(scope, i)) is not None]
+            ranked = scope_kind(scope) in rising_kinds
+            if not groups and not ranked:
+                continue
+            ids, values = engine.values_of(names, *scope)
+            of = dict(zip(names, values, strict=True))
+            for index, label in groups:
+                self.groups.setdefault(index, {})[label] = [group_leader(ids, v) for v in values]
+            if ranked:
+                changes.update(self._rising(scope, ids, of, pairs))
+        for index, field_name in enumerate(self.spec.scopes):
+            cached = self.groups.setdefault(index, {})
+            for number, name in enumerate(names):
+                rows = sorted(
+                    (label, found[number])
+                    for label, found in cached.items()
+                    if found[number] is not None
                 )
-                (s0, s1), (l0, l1) = self.bounds[short.name], self.bounds[long.name]
-                rising = RisingGeneration(s0, s1, l0, l1, complete, ids, shorts, longs)
-                slot = (short.name, long.name, scope_key(*scope))
-                value = _newer(self.rising, slot, rising, not ids)
-                if value is not None:
-                    key = rising_key(self.board, short.name, long.name, slot[2], self.partition)
-                    changes[key] = value
-        for window in self.spec.windows:
-            for index, name in enumerate(self.spec.scopes):
-                cache_slot = (window.name, index)
-                cached = self.groups.get(cache_slot)
-                if cached is None or touched is None or window.name in moved:
-                    groups = [s for s in every if _group_of(s, index) is not None]
-                    cached = self.groups[cache_slot] = {}
-                else:
-                    groups = [s for s in touched if _group_of(s, index) is not None]
-                cached.update(group_leaders(engine, window.name, index, groups))
-                for scope in groups:  # a touched group with nothing left in the window
-                    label = _group_of(scope, index)
-                    if label is not None and not _counted(engine, window.name, scope):
-                        cached.pop(label, None)
-                labels = sorted(cached)
-                start, end = self.bounds[window.name]
+                start, end = self.bounds[name]
                 leaders = LeadersGeneration(
                     start,
                     end,
-                    labels,
-                    [cached[g][0] for g in labels],
-                    [cached[g][1] for g in labels],
-                    [cached[g][2] for g in labels],
+                    [label for label, _ in rows],
+                    [row[0] for _, row in rows if row is not None],
+                    [row[1] for _, row in rows if row is not None],
+                    [row[2] for _, row in rows if row is not None],
                 )
-                value = _newer(self.leaders, cache_slot, leaders, not labels)
+                value = _newer(self.leaders, (name, index), leaders, not rows)
                 if value is not None:
-                    changes[leaders_key(self.board, window.name, name, self.partition)] = value
+                    changes[leaders_key(self.board, name, field_name, self.partition)] = value
+        return changes
+
+    def _rising(
+        self,
+        scope: Scope,
+        ids: list[str],
+        of: dict[str, npt.NDArray[np.int64]],
+        pairs: list[tuple[WindowSpec, WindowSpec]],
+    ) -> dict[str, bytes]:
+        """The rising keys of ``scope`` to write, from its entities' values by window."""
+        changes: dict[str, bytes] = {}
+        for short, long in pairs:
+            listed, shorts, longs, complete = rising_list(
+                ids, of[short.name], of[long.name], self.depth
+            )
+            (s0, s1), (l0, l1) = self.bounds[short.name], self.bounds[long.name]
+            rising = RisingGeneration(s0, s1, l0, l1, complete, listed, shorts, longs)
+            slot = (short.name, long.name, scope_key(*scope))
+            value = _newer(self.rising, slot, rising, not listed)
+            if value is not None:
+                key = rising_key(self.board, short.name, long.name, slot[2], self.partition)
+                changes[key] = value
         return changes
 
 
 def _group_of(scope: Scope, slot: int) -> str | None:
     """The label of ``scope`` if it is a group of ``slot`` (that slot alone), else None."""
     return scope[slot] if scope[slot] is not None and scope[1 - slot] is None else None
-
-
-def _counted(engine: TopKEngine, window: str, scope: Scope) -> bool:
-    ranking = engine.top_k_columns(window, 1, [scope])[0]
-    return bool(ranking.video_ids) and ranking.views[0] > 0
 
 
 _K = TypeVar("_K")
