@@ -290,4 +290,7 @@ def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> W
         redis_client(config),
         clock,
         config.board_specs(),
+        lambda board: open_checkpoints(
+            f"{config.checkpoints.rstrip('/')}/repartition-{board}", config.s3_endpoint
+        ),
     )

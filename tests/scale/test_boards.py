@@ -1,4 +1,5 @@
 """Declared boards in scale-out mode: the game scenario's players by score, scoped by team,
+and teams by score (keyed by another entity than the topic: through a repartition topic),
 stay exact through a replica's BoardSource after a worker is SIGKILLed mid-stream (top-k,
 rising and leaders against a brute-force count of the events in the topic)."""
 
@@ -16,18 +17,18 @@ from typing import Any, TypeVar
 
 import msgspec
 import redis
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-from rankstream.backends import open_worker
 from rankstream.boards import parse_boards
-from rankstream.errors import ConfigError, RankingUnavailable
+from rankstream.errors import RankingUnavailable
 from rankstream.generator.game import GameModel, GameSpec
-from rankstream.serving.layout import board_tag
+from rankstream.serving.layout import board_tag, decode_manifest, manifest_key
 from rankstream.serving.redis import RedisBoardSource
-from tests.scale.cluster import scale_config, wait_applied
+from rankstream.worker.repartition import repartition_topic
+from tests.scale.cluster import wait_applied
 from tests.scale.test_faults import WorkerProcess, now_ms, worker_processes  # noqa: F401
 
-FIELDS = {"user_id": "string", "team_id": "string", "score": "integer"}
+FIELDS = {"user_id": "string", "team_id": "string", "score": "integer", "region": "string"}
 PLAYERS = {
     "name": "players",
     "entity": "user_id",
@@ -35,17 +36,31 @@ PLAYERS = {
     "scopes": ["team_id"],
     "windows": ["10m", "1h", "24h", "all"],
 }
+TEAMS = {
+    "name": "teams",
+    "entity": "team_id",
+    "measure": "sum(score)",
+    "scopes": ["region"],
+    "windows": ["1h", "all"],
+}
 TOML = """
-fields = {user_id = "string", team_id = "string", score = "integer"}
+fields = {user_id = "string", team_id = "string", score = "integer", region = "string"}
 [[boards]]
 name = "players"
 entity = "user_id"
 measure = "sum(score)"
 scopes = ["team_id"]
 windows = ["10m", "1h", "24h", "all"]
+[[boards]]
+name = "teams"
+entity = "team_id"
+measure = "sum(score)"
+scopes = ["region"]
+windows = ["1h", "all"]
 """
-SPECS = parse_boards([PLAYERS], FIELDS)
+SPECS = parse_boards([PLAYERS, TEAMS], FIELDS)
 TAG = board_tag("views", "players")
+TEAMS_TAG = board_tag("views", "teams")
 _T = TypeVar("_T")
 
 
@@ -60,7 +75,8 @@ class GameFeed:
         self.model = GameModel(GameSpec(players=400, teams=8, jitter_ms=40 * 60_000, seed=seed))
         self.batches = 0
         self.produced = 0
-        self.events: dict[str, tuple[str, str, int, int]] = {}  # id -> user, team, score, ts
+        # event id -> user, team, score, ts, region
+        self.events: dict[str, tuple[str, str, int, int, str]] = {}
         self.producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -87,17 +103,28 @@ class GameFeed:
                 data["team_id"],
                 data["score"],
                 data["timestamp"],
+                data["region"],
             )
         assert self.producer.flush(30) == 0
 
     def sums(self, start: int | None, end: int | None, team: str | None) -> dict[str, int]:
         """Every player's score in ``[start, end)`` (``None``: unbounded), in ``team``."""
         found: dict[str, int] = defaultdict(int)
-        for user, their_team, score, ts in self.events.values():
+        for user, their_team, score, ts, _ in self.events.values():
             if (team is None or team == their_team) and (
                 start is None or (end is not None and start <= ts < end)
             ):
                 found[user] += score
+        return found
+
+    def team_sums(self, start: int | None, end: int | None, region: str | None) -> dict[str, int]:
+        """Every team's score in ``[start, end)`` (``None``: unbounded), in ``region``."""
+        found: dict[str, int] = defaultdict(int)
+        for _, team, score, ts, their_region in self.events.values():
+            if (region is None or region == their_region) and (
+                start is None or (end is not None and start <= ts < end)
+            ):
+                found[team] += score
         return found
 
 
@@ -112,7 +139,7 @@ def answered(query: Callable[[], _T]) -> _T:
 
 
 def assert_exact(source: RedisBoardSource, feed: GameFeed) -> None:
-    teams = sorted({team for _, team, _, _ in feed.events.values()})
+    teams = sorted({team for _, team, _, _, _ in feed.events.values()})
     for window in SPECS[0].windows:
         for team in [None, *teams[:3]]:
             scopes = {} if team is None else {"team_id": team}
@@ -145,6 +172,40 @@ def assert_exact(source: RedisBoardSource, feed: GameFeed) -> None:
             assert listed == expected_rising, (short, long, team)
 
 
+def assert_teams_exact(source: RedisBoardSource, feed: GameFeed) -> None:
+    regions = sorted({region for *_, region in feed.events.values()})
+    for window in ("1h", "all"):
+        for region in [None, *regions[:4]]:
+            scopes = {} if region is None else {"region": region}
+            got = answered(partial(source.board_top_k, "teams", window, 20, scopes))
+            sums = feed.team_sums(got.start, got.end, region)
+            expected = sorted(sums.items(), key=lambda row: (-row[1], row[0]))[:20]
+            assert [(i.video_id, i.views) for i in got.items] == expected, (window, region)
+        leaders = answered(partial(source.leaders, "teams", "region", window, 100))
+        per_region = {r: feed.team_sums(leaders.span.start, leaders.span.end, r) for r in regions}
+        expected_leaders = sorted(
+            (-max(s.values()), r, min(s, key=lambda t: (-s[t], t)), sum(s.values()))
+            for r, s in per_region.items()
+            if s
+        )
+        got_leaders = [(-i.value, i.group, i.entity, i.total) for i in leaders.items]
+        assert got_leaders == expected_leaders, window
+
+
+def wait_repartitioned(client: Any, bootstrap: str, topic: str) -> int:
+    """Once the source partitions are applied (their forwarded events are then in the
+    repartition topic): until the teams' partitions have applied all of it. Returns how
+    many messages it holds."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    try:
+        name = repartition_topic(topic, "teams")
+        ends = [consumer.get_watermark_offsets(TopicPartition(name, p))[1] for p in range(4)]
+    finally:
+        consumer.close()
+    wait_applied(client, TEAMS_TAG, 4, sum(ends))
+    return sum(ends)
+
+
 def test_players_by_score_stay_exact_after_a_worker_is_killed(
     kafka_broker: Any,
     kafka_topic: Callable[..., str],
@@ -172,6 +233,8 @@ def test_players_by_score_stay_exact_after_a_worker_is_killed(
         time.sleep(0.2)
     wait_applied(client, TAG, 4, feed.produced)
     assert_exact(source, feed)
+    wait_repartitioned(client, kafka_broker.bootstrap, topic)
+    assert_teams_exact(source, feed)
     time.sleep(1.5)  # a checkpoint, then more log after it
 
     feed.send(1500)
@@ -180,20 +243,50 @@ def test_players_by_score_stay_exact_after_a_worker_is_killed(
         feed.send(500)
     wait_applied(client, TAG, 4, feed.produced)  # the other took its partitions over
     assert_exact(source, feed)
+    wait_repartitioned(client, kafka_broker.bootstrap, topic)  # replayed copies included
+    assert_teams_exact(source, feed)
     client.close()
 
 
-def test_a_worker_refuses_a_board_not_keyed_by_the_topic_key(
-    redis_server: Any, tmp_path: Path
+def test_a_replayed_source_partition_counts_its_repartitioned_events_once(
+    kafka_broker: Any,
+    kafka_topic: Callable[..., str],
+    redis_server: Any,
+    tmp_path: Path,
+    worker_processes: Callable[[list[str], str], WorkerProcess],  # noqa: F811
 ) -> None:
-    teams = {"name": "teams", "entity": "team_id", "measure": "sum(score)"}
-    config = scale_config(
-        "127.0.0.1:9", "t", redis_server.url, tmp_path, fields=FIELDS, boards=(PLAYERS, teams)
-    )
-    try:
-        open_worker(config, now_ms, "w")
-    except ConfigError as refusal:
-        assert "teams (entity team_id)" in str(refusal)  # noqa: PT017
-        assert "repartition" in str(refusal)  # noqa: PT017
-    else:
-        raise AssertionError("a board keyed by team_id was accepted")
+    redis_server.flush()
+    topic = kafka_topic(4)
+    config = tmp_path / "game.toml"
+    config.write_text(TOML)
+    args = [
+        "--config", str(config),
+        "--kafka", f"{kafka_broker.bootstrap}/{topic}", "--redis", redis_server.url,
+        "--checkpoints", str(tmp_path / "checkpoints"), "--session-timeout-ms", "6000",
+        "--publish-interval", "0.2", "--checkpoint-interval", "3600",  # never, here
+    ]  # fmt: skip
+    feed = GameFeed(kafka_broker.bootstrap, topic, seed=12)
+    client = redis.Redis.from_url(redis_server.url)
+    source = RedisBoardSource(client, "views", lambda: 4, SPECS, 100)
+    first = worker_processes(args, "only")
+    for _ in range(4):
+        feed.send(500)
+    wait_applied(client, TAG, 4, feed.produced)
+    assert wait_repartitioned(client, kafka_broker.bootstrap, topic) == len(feed.events)
+    assert_teams_exact(source, feed)
+
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # no checkpoint was ever saved
+    worker_processes(args, "again")  # re-decides everything from offset 0, re-forwards it
+    deadline = time.monotonic() + 60
+    while True:
+        values = client.mget([manifest_key(TAG, p) for p in range(4)])
+        manifests = [decode_manifest(v) for v in values if isinstance(v, bytes)]
+        if all(m.worker == "again" and m.applied == m.end for m in manifests):
+            break
+        assert time.monotonic() < deadline, "the new worker did not re-apply the topic"
+        time.sleep(0.05)
+    # every event is twice in the repartition topic now, and counts once
+    assert wait_repartitioned(client, kafka_broker.bootstrap, topic) == 2 * len(feed.events)
+    assert_teams_exact(source, feed)
+    assert_exact(source, feed)
+    client.close()

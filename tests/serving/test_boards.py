@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from rankstream.boards import BoardSet, BoardSpec, leaders, parse_boards, rising
 from rankstream.engine.partition import partition_of
-from rankstream.errors import ConfigError, InvalidQuery
+from rankstream.errors import InvalidQuery
 from rankstream.serving.layout import board_tag, manifest_key, ranking_key, rising_order
 from rankstream.serving.redis import RedisBoardSource
-from rankstream.worker.boards import check_partitioned
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
 from rankstream.worker.questions import QuestionPublisher, exact_rising_sort, rising_pairs
+from rankstream.worker.repartition import foreign_boards, with_event_id
 from tests.budget import examples
 
 T0 = 1_795_341_623_456
@@ -174,13 +174,16 @@ def test_the_default_board_keeps_its_keys_and_other_boards_are_tagged() -> None:
     assert manifest_key(board_tag("ns", "players"), 2) == "rs:{ns.players}:manifest:p2"
 
 
-def test_a_board_not_keyed_by_the_topic_key_is_refused() -> None:
+def test_a_repartitioned_event_keeps_every_value_byte_for_byte() -> None:
+    raw = b'{"user_id":"u1","price":19.990,"big":123456789012345678901234567890,"event_id":"x"}'
+    assert with_event_id(raw, "rp:3:17") == (
+        b'{"user_id":"u1","price":19.990,"big":123456789012345678901234567890,"event_id":"rp:3:17"}'
+    )
+    assert with_event_id(b'{"a":1}', "rp:0:0") == b'{"a":1,"event_id":"rp:0:0"}'
     specs = parse_boards(
         [*BOARDS, {"name": "teams", "entity": "team_id", "measure": "sum(score)"}], FIELDS
     )
-    with pytest.raises(ConfigError, match=r"teams \(entity team_id\).*'user_id'"):
-        check_partitioned(specs)
-    check_partitioned(specs[:2])
+    assert [b.name for b in foreign_boards(specs)] == ["teams"]
 
 
 @settings(max_examples=examples(200), deadline=None)

@@ -203,8 +203,9 @@ class RedisBoardSource:
     ``partitions()`` partitions; ``depth``: the published depth; ``max_k``: the most groups
     a leaders answer lists.
 
-    Exactness, given that every board's entity is the topic's key (the workers refuse
-    other boards), so partitions hold disjoint entities and each holds all of its own:
+    Exactness, given that every board is counted from a topic keyed by its entity (the
+    source topic, or the board's repartition topic, which has the source topic's partition
+    count), so partitions hold disjoint entities and each holds all of its own:
 
     - **top-k**: each board's rankings merged as :class:`RedisRankingSource` merges them:
       exact for any ``k`` up to the published depth.

@@ -5,9 +5,8 @@ one rule by which a run of messages is decided (the workers' and the analytics l
 board* (``video_id`` for the default ``videos`` board; ``rankstream generate --scenario
 game`` keys by ``user_id``, so declare a ``user_id`` board first), partitioned by Kafka's
 murmur2 rule. A board merges exactly across partitions only if all of an entity's events
-are in one partition, i.e. if its entity is that key: :func:`check_partitioned` refuses
-any other board at start-up (a board keyed by another entity would need a repartition
-topic, which is not built: see docs/SCALE-OUT.md).
+are in one partition, i.e. if its entity is that key; any other board is counted from a
+repartition topic keyed by its entity (:mod:`.repartition`).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import numpy as np
 
 from rankstream.boards import BoardSet, BoardSpec, Ingested, Routed
 from rankstream.engine import ACCEPTED
-from rankstream.errors import ConfigError
 from rankstream.log.messages import NO_TIMESTAMP
 from rankstream.worker.publisher import Scope, scopes_of
 
@@ -29,31 +27,15 @@ def topic_key(boards: Sequence[BoardSpec]) -> str:
     return boards[0].entity
 
 
-def check_partitioned(boards: Sequence[BoardSpec]) -> None:
-    """Raise :class:`ConfigError` naming each board whose entity is not the topic's key:
-    its entities' events would be spread over partitions, and no answer of it could be
-    merged exactly (a repartition topic is not built)."""
-    key = topic_key(boards)
-    others = [b for b in boards if b.entity != key]
-    if others:
-        named = ", ".join(f"{b.name} (entity {b.entity})" for b in others)
-        raise ConfigError(
-            f"scale-out: boards {named} are not keyed by the topic's key {key!r} (the"
-            f" entity of the first board, {boards[0].name}): their entities' events are"
-            " spread over partitions and cannot be merged exactly, and repartition topics"
-            " are not supported yet. Declare them in embedded mode, or make their entity"
-            f" {key!r}."
-        )
-
-
 @dataclass(slots=True)
 class DecidedRun:
-    """A run of messages decided by the boards: the wall time it was screened at, each
-    board's fitting events (``routed``), the decision per message (``decided``)."""
+    """A run of messages (``raws``) decided by the boards: the wall time it was screened
+    at, each board's fitting events (``routed``), the decision per message (``decided``)."""
 
     wall: int
     routed: Routed
     decided: Ingested
+    raws: Sequence[bytes]
 
     def touched(self, board: str) -> set[Scope]:
         """The scopes of ``board`` its events (accepted or not: a superset is harmless)
@@ -79,7 +61,7 @@ def decide_run(boards: BoardSet, raws: Sequence[bytes], arrival: int) -> Decided
     screening = boards.screening(wall)
     decided = screening.screen(routed)
     decided.counted = screening.commit()
-    return DecidedRun(wall, routed, decided)
+    return DecidedRun(wall, routed, decided, raws)
 
 
 def accepted_rows(run: DecidedRun) -> list[int]:

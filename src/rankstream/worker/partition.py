@@ -12,15 +12,19 @@ consumer's fetches happen to cut the stream (the rule: :mod:`rankstream.log.mess
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rankstream.boards import BoardSet
 from rankstream.log.messages import NO_TIMESTAMP, arrival_time
-from rankstream.worker.boards import decide_run
+from rankstream.worker.boards import DecidedRun, decide_run
 from rankstream.worker.publisher import PartitionPublisher, Scope
 from rankstream.worker.questions import QuestionPublisher
+from rankstream.worker.repartition import source_of
+
+Forward = Callable[[int, DecidedRun, list[int]], None]
+"""Takes a decided run of a partition and its messages' offsets (repartitioning)."""
 
 logger = logging.getLogger("rankstream.worker")
 
@@ -44,7 +48,9 @@ class PartitionState:
     """A partition's boards, applied up to (before) ``next_offset``; ``checkpointed``: the
     offset the newest checkpoint covers up to; ``end``: the partition's end offset as last
     seen; ``touched``: per board, the scopes changed since the last publish (``None``:
-    publish all)."""
+    publish all). ``forward``: called with each decided run (upstream of repartition
+    topics); ``sources``: on a repartition topic, the highest source offset applied per
+    source partition (a message at or below it is skipped: :mod:`.repartition`)."""
 
     partition: int
     boards: BoardSet
@@ -56,30 +62,52 @@ class PartitionState:
     events_since_checkpoint: int = 0
     invalid: int = 0
     applied_events: int = 0
-    _logged_invalid: bool = field(default=False, repr=False)
+    forward: Forward | None = field(default=None, repr=False)
+    sources: dict[int, int] | None = None
+    replayed_copies: int = 0
 
     def apply(self, messages: Sequence[Any]) -> None:
         """Apply consumed messages of this partition, in offset order. Messages before
         ``next_offset`` (seen again after a seek) are skipped; a value that fits no board
         is counted in ``invalid`` and skipped, like any other refused event."""
         run: list[bytes] = []
+        offsets: list[int] = []
         run_time = NO_TIMESTAMP
         for message in messages:
             offset = message.offset()
             if offset < self.next_offset:
                 continue
+            self.next_offset = offset + 1
+            if self.sources is not None and self._seen(message):
+                continue
             stamp = arrival_time(message)
             if run and stamp != run_time:
-                self._apply_run(run, run_time)
-                run = []
+                self._apply_run(run, run_time, offsets)
+                run, offsets = [], []
             run.append(message.value() or b"")
+            offsets.append(offset)
             run_time = stamp
-            self.next_offset = offset + 1
         if run:
-            self._apply_run(run, run_time)
+            self._apply_run(run, run_time, offsets)
 
-    def _apply_run(self, raws: list[bytes], arrival: int) -> None:
+    def _seen(self, message: Any) -> bool:
+        """Whether a repartitioned message's source offset was applied already (a copy
+        re-produced by a replayed source partition); else it becomes the high-water mark."""
+        assert self.sources is not None
+        source = source_of(message)
+        if source is None:
+            return False
+        partition, offset = source
+        if offset <= self.sources.get(partition, -1):
+            self.replayed_copies += 1
+            return True
+        self.sources[partition] = offset
+        return False
+
+    def _apply_run(self, raws: list[bytes], arrival: int, offsets: list[int]) -> None:
         run = decide_run(self.boards, raws, arrival)
+        if self.forward is not None:
+            self.forward(self.partition, run, offsets)
         unfit = run.routed.unfit
         if unfit:
             self.invalid += len(unfit)

@@ -2,8 +2,8 @@
 
 A replica cannot compute *rising* or *leaders* from top-k rankings, so each partition
 publishes what merges exactly across partitions, **provided every entity's events are in
-one partition** (the board's entity is the topic's key; the worker refuses other boards at
-start, :func:`rankstream.worker.boards.check_partitioned`):
+one partition** (the board's entity is the key of the topic it is counted from: the
+source topic, or its repartition topic, :mod:`.repartition`):
 
 - **rising**, for each (short, long) pair of the board's sliding windows (short the
   shorter) and each scope of kind ``all`` or a single scope field (pairs of scope fields

@@ -14,7 +14,10 @@ Kafka assigns partitions (we write no cluster manager). For each partition assig
 4. every ``checkpoint_interval``: save each partition's state with its next offset, then
    commit that offset. A failed save keeps the previous checkpoint and commits nothing.
 
-On revocation it checkpoints what it holds and lets go. Events of a partition are applied
+On revocation it checkpoints what it holds and lets go. Boards keyed by another entity than
+the topic's are repartitioned (:mod:`.repartition`): this worker produces their events to
+their repartition topics and also runs, in threads, one downstream worker per such board
+(the same code, a consumer group of its own, the board alone). Events of a partition are applied
 in offset order, with wall times taken from the log, so a partition restored from a
 checkpoint by any worker re-derives exactly the state the previous owner had: every event
 in the topic counts exactly once, whoever applies it.
@@ -22,6 +25,7 @@ in the topic counts exactly once, whoever applies it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -34,13 +38,21 @@ from typing import Any
 from rankstream.boards import VIDEOS, BoardSpec
 from rankstream.checkpoint import Checkpoint, CheckpointStore
 from rankstream.engine import EngineConfig
+from rankstream.errors import ConfigError
 from rankstream.optional import require
 from rankstream.service.recovery import restore_boards
 from rankstream.serving.layout import board_tag
-from rankstream.worker.boards import check_partitioned
 from rankstream.worker.partition import BoardPublishers, PartitionState
 from rankstream.worker.publisher import PartitionPublisher, PublishStats, send
 from rankstream.worker.questions import QuestionPublisher
+from rankstream.worker.repartition import (
+    RepartitionProducer,
+    encode_repartitioned,
+    foreign_boards,
+    repartition_group,
+    repartition_topic,
+    restore_repartitioned,
+)
 
 logger = logging.getLogger("rankstream.worker")
 
@@ -89,9 +101,11 @@ class WorkerStats:
 
 class Worker:
     """See the module docstring. :meth:`run` blocks until :meth:`stop` (any thread).
-    ``boards``: the declared boards (default: the ``videos`` board); raises
-    :class:`~rankstream.errors.ConfigError` for a board whose entity is not the topic's
-    key (:func:`~rankstream.worker.boards.check_partitioned`)."""
+    ``boards``: the declared boards (default: the ``videos`` board); those keyed by another
+    entity than the first board's are repartitioned, their downstream workers keeping
+    checkpoints in ``repartition_checkpoints(board name)`` (:class:`ConfigError` if such a
+    board is declared without it). ``downstream``: this worker counts a repartition topic
+    (one board, de-duplicated by source offset)."""
 
     def __init__(
         self,
@@ -101,12 +115,22 @@ class Worker:
         redis_client: Any,
         clock: Callable[[], int],
         boards: Sequence[BoardSpec] = (VIDEOS,),
+        repartition_checkpoints: Callable[[str], CheckpointStore] | None = None,
+        downstream: bool = False,
     ) -> None:
-        check_partitioned(boards)
         kafka = require("confluent_kafka", "the scale-out worker")
+        self.foreign = foreign_boards(boards)
+        if self.foreign and repartition_checkpoints is None:
+            names = ", ".join(b.name for b in self.foreign)
+            raise ConfigError(f"boards {names} are repartitioned: give their checkpoints a place")
         self.settings = settings
         self.engine_config = engine_config
         self.boards = tuple(boards)
+        self.published = tuple(b for b in self.boards if b not in self.foreign)
+        self.repartition_checkpoints = repartition_checkpoints
+        self.downstream = downstream
+        self.forwarder: RepartitionProducer | None = None
+        self.children: list[tuple[Worker, threading.Thread]] = []
         self.checkpoints = checkpoints
         self.redis = redis_client
         self.clock = clock
@@ -136,6 +160,8 @@ class Worker:
     def run(self) -> None:
         """Consume, apply, publish and checkpoint until :meth:`stop`."""
         settings = self.settings
+        if self.foreign:
+            self._start_downstream()
         self.consumer.subscribe(
             [settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -143,6 +169,7 @@ class Worker:
         took = 0.0  # how long the last publish round took
         try:
             while not self._stop.is_set():
+                self._check_children()
                 # Publish once publish_interval has passed, or as long as the last round took
                 # if that is longer (a round costs about the same however many events it
                 # covers); while the consumer hands over full batches (a backlog), only
@@ -170,6 +197,53 @@ class Worker:
             self._checkpoint(list(self.partitions.values()))
         finally:
             self.consumer.close()  # leaves the group: the others take the partitions over
+            for child, thread in self.children:
+                child.stop()
+                thread.join(60)
+            if self.forwarder is not None:
+                self.forwarder.close()
+
+    # ------------------------------------------------------------------ repartitioning
+
+    def _start_downstream(self) -> None:
+        """Create the repartition topics (the source topic's partition count) and start
+        one downstream worker per board keyed by another entity, each in a thread."""
+        settings = self.settings
+        assert self.repartition_checkpoints is not None
+        self.forwarder = RepartitionProducer(settings.bootstrap, settings.topic, settings.name)
+        self.forwarder.ensure_topics(self.foreign, self._source_partitions())
+        for spec in self.foreign:
+            child_settings = dataclasses.replace(
+                settings,
+                topic=repartition_topic(settings.topic, spec.name),
+                group=repartition_group(settings.group, spec.name),
+                name=f"{settings.name}/{spec.name}",
+            )
+            child = Worker(
+                child_settings,
+                self.engine_config,
+                self.repartition_checkpoints(spec.name),
+                self.redis,
+                self.clock,
+                (spec,),
+                downstream=True,
+            )
+            thread = threading.Thread(target=child.run, name=child_settings.name, daemon=True)
+            thread.start()
+            self.children.append((child, thread))
+
+    def _source_partitions(self) -> int:
+        metadata = self.consumer.list_topics(self.settings.topic, timeout=30)
+        found = metadata.topics.get(self.settings.topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise ConfigError(f"kafka: topic {self.settings.topic!r} not found")
+        return len(found.partitions)
+
+    def _check_children(self) -> None:
+        """A downstream worker that died stops this one (its thread logged why)."""
+        for child, thread in self.children:
+            if not thread.is_alive() and not child._stop.is_set():
+                raise RuntimeError(f"downstream worker {child.settings.name} stopped")
 
     # ------------------------------------------------------------------ assignment
 
@@ -195,13 +269,19 @@ class Worker:
     def _restore(self, partition: int) -> PartitionState:
         """The partition's newest readable checkpoint (an unreadable one, or one holding
         another partition's state, is skipped with a warning), or empty boards."""
-        boards, position = restore_boards(
-            self.boards, self.engine_config, self.checkpoints, partition
-        )
+        sources: dict[int, int] | None = None
+        if self.downstream:
+            boards, sources, position = restore_repartitioned(
+                self.boards, self.engine_config, self.checkpoints, partition
+            )
+        else:
+            boards, position = restore_boards(
+                self.boards, self.engine_config, self.checkpoints, partition
+            )
         offset = position.of(partition)
         settings = self.settings
         publishers = {}
-        for spec in self.boards:
+        for spec in self.published:
             tag = board_tag(settings.board, spec.name)
             rankings = PartitionPublisher(
                 tag,
@@ -217,7 +297,11 @@ class Worker:
                 else None
             )
             publishers[spec.name] = BoardPublishers(rankings, questions)
-        return PartitionState(partition, boards, publishers, offset, offset)
+        state = PartitionState(partition, boards, publishers, offset, offset, sources=sources)
+        if self.forwarder is not None:
+            forwarder, names = self.forwarder, [b.name for b in self.foreign]
+            state.forward = lambda p, run, offsets: forwarder.forward(names, p, run, offsets)
+        return state
 
     # ------------------------------------------------------------------ the loop
 
@@ -237,7 +321,11 @@ class Worker:
             self.stats.consumed += len(batch)
 
     def _publish(self) -> None:
-        """Tick every board to one wall-clock cut, then publish what changed."""
+        """Tick every board to one wall-clock cut, then publish what changed. With
+        repartitioned boards, every event forwarded so far is acknowledged first, so a
+        manifest never claims offsets whose forwarded events are not in Kafka."""
+        if self.forwarder is not None:
+            self.forwarder.flush()  # raises if the producer failed: the worker stops
         cut = self.clock()
         stats = self.stats.publish
         try:
@@ -317,12 +405,20 @@ class Worker:
         return int(high) if high is not None and high >= 0 else default
 
     def _checkpoint(self, states: list[PartitionState]) -> None:
-        """Save each partition's state with its next offset, then commit those offsets."""
+        """Save each partition's state with its next offset, then commit those offsets.
+        With repartitioned boards, every event forwarded so far is acknowledged first
+        (:mod:`.repartition`, step 2)."""
+        if self.forwarder is not None:
+            self.forwarder.flush()
         committed = []
         for state in states:
             if state.next_offset == state.checkpointed and state.events_since_checkpoint == 0:
                 continue
-            data = state.boards.snapshot()
+            data = (
+                state.boards.snapshot()
+                if state.sources is None
+                else encode_repartitioned(state.sources, state.boards)
+            )
             try:
                 self.checkpoints.save(Checkpoint(state.partition, state.next_offset, data))
             except Exception as exc:  # keep the previous checkpoint; retried next interval
