@@ -140,7 +140,12 @@ class RepartitionProducer:
         names = [repartition_topic(self.topic, b.name) for b in boards]
         existing = admin.list_topics(timeout=30).topics
         wanted = [
-            admin_module.NewTopic(n, num_partitions=partitions, replication_factor=-1)
+            admin_module.NewTopic(
+                n,
+                num_partitions=partitions,
+                replication_factor=-1,  # the broker's default
+                config={"message.timestamp.type": "CreateTime"},  # the run's wall time
+            )
             for n in names
             if n not in existing
         ]
