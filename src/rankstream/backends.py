@@ -172,7 +172,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     from rankstream.api.metrics import ReplicaCollector
     from rankstream.idempotency.redis import RedisIdempotencyStore
     from rankstream.serving.kafka import KafkaIngest
-    from rankstream.serving.redis import RedisRankingSource
+    from rankstream.serving.redis import RedisRankingSource, open_board_source
     from rankstream.store.redis import RedisMetadataStore
 
     if config.analytics_url and not config.analytics_url.startswith(("http://", "https://")):
@@ -205,6 +205,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
         metadata=RedisMetadataStore(client),
         collectors=[collector],
         closers=[ingest.close, client.close],
+        boards=open_board_source(config, client, lambda: partitions),
     )
     if config.analytics_url:
         from rankstream.api.analytics_forward import AnalyticsForwarder

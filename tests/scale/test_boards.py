@@ -18,14 +18,16 @@ from typing import Any, TypeVar
 import msgspec
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
+from starlette.testclient import TestClient
 
+from rankstream.api import create_app
 from rankstream.boards import parse_boards
 from rankstream.errors import RankingUnavailable
 from rankstream.generator.game import GameModel, GameSpec
 from rankstream.serving.layout import board_tag, decode_manifest, manifest_key
 from rankstream.serving.redis import RedisBoardSource
 from rankstream.worker.repartition import repartition_topic
-from tests.scale.cluster import wait_applied
+from tests.scale.cluster import scale_config, wait_applied
 from tests.scale.test_faults import WorkerProcess, now_ms, worker_processes  # noqa: F401
 
 FIELDS = {"user_id": "string", "team_id": "string", "score": "integer", "region": "string"}
@@ -245,6 +247,33 @@ def test_players_by_score_stay_exact_after_a_worker_is_killed(
     assert_exact(source, feed)
     wait_repartitioned(client, kafka_broker.bootstrap, topic)  # replayed copies included
     assert_teams_exact(source, feed)
+
+    # An API replica serves the same answers over HTTP (its BoardSource reads Redis).
+    replica_config = scale_config(
+        kafka_broker.bootstrap,
+        topic,
+        redis_server.url,
+        tmp_path,
+        fields=FIELDS,
+        boards=(PLAYERS, TEAMS),
+    )
+    with TestClient(create_app(replica_config)) as replica:
+        listed = replica.get("/leaderboards").json()["boards"]
+        assert [b["name"] for b in listed] == ["players", "teams"]
+        top = replica.get("/leaderboards/teams/top-k", params={"window": "all", "k": 5})
+        assert top.status_code == 200, top.text
+        sums = feed.team_sums(None, None, None)
+        expected = sorted(sums.items(), key=lambda row: (-row[1], row[0]))[:5]
+        got_top = [(i["entity"], i["value"]) for i in top.json()["items"]]
+        assert got_top == expected
+        query = {"short": "10m", "long": "1h", "k": "5", "team_id": "t0"}
+        rising = replica.get("/leaderboards/players/rising", params=query)
+        assert rising.status_code == 200, rising.text
+        leaders = replica.get(
+            "/leaderboards/players/leaders", params={"by": "team_id", "window": "all"}
+        )
+        assert leaders.status_code == 200, leaders.text
+        assert len(leaders.json()["items"]) == len({t for _, t, *_ in feed.events.values()})
     client.close()
 
 

@@ -117,7 +117,7 @@ def test_merged_answers_equal_one_board_set_of_every_event(client: Any, seed: in
     whole.ingest(events, T0)
     whole.tick(T0)
     source = RedisBoardSource(client, "views", lambda: PARTITIONS, specs, DEPTH)
-    assert source.boards() == specs
+    assert source.board_specs() == specs
     teams = [f"t{n}" for n in range(6)]
 
     players = specs[0]

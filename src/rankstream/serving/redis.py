@@ -253,7 +253,7 @@ class RedisBoardSource:
             for b in boards
         }
 
-    def boards(self) -> tuple[BoardSpec, ...]:
+    def board_specs(self) -> tuple[BoardSpec, ...]:
         """See :class:`~rankstream.serving.BoardSource`."""
         return tuple(self._specs.values())
 

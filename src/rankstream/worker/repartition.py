@@ -43,6 +43,7 @@ the downstream's ``over_capacity``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -159,8 +160,13 @@ class RepartitionProducer:
                             f"cannot create repartition topic {name}: {exc}"
                         ) from None
         for name in names:
-            found = admin.list_topics(name, timeout=30).topics.get(name)
-            count = 0 if found is None else len(found.partitions)
+            deadline = time.monotonic() + 30
+            while True:  # a topic just created (here or by another worker) takes a moment
+                found = admin.list_topics(name, timeout=30).topics.get(name)
+                count = 0 if found is None or found.error else len(found.partitions)
+                if count or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
             if count != partitions:
                 raise ConfigError(
                     f"repartition topic {name} has {count} partitions; it must have the"
