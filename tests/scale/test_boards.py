@@ -27,8 +27,8 @@ from rankstream.generator.game import GameModel, GameSpec
 from rankstream.serving.layout import board_tag, decode_manifest, manifest_key
 from rankstream.serving.redis import RedisBoardSource
 from rankstream.worker.repartition import repartition_topic
-from tests.scale.cluster import scale_config, wait_applied
-from tests.scale.test_faults import WorkerProcess, now_ms, worker_processes  # noqa: F401
+from tests.scale.cluster import WorkerProcess, scale_config, wait_applied
+from tests.scale.test_faults import now_ms
 
 FIELDS = {"user_id": "string", "team_id": "string", "score": "integer", "region": "string"}
 PLAYERS = {
@@ -213,7 +213,7 @@ def test_players_by_score_stay_exact_after_a_worker_is_killed(
     kafka_topic: Callable[..., str],
     redis_server: Any,
     tmp_path: Path,
-    worker_processes: Callable[[list[str], str], WorkerProcess],  # noqa: F811
+    worker_processes: Callable[[list[str], str], WorkerProcess],
 ) -> None:
     redis_server.flush()
     topic = kafka_topic(4)
@@ -282,7 +282,7 @@ def test_a_replayed_source_partition_counts_its_repartitioned_events_once(
     kafka_topic: Callable[..., str],
     redis_server: Any,
     tmp_path: Path,
-    worker_processes: Callable[[list[str], str], WorkerProcess],  # noqa: F811
+    worker_processes: Callable[[list[str], str], WorkerProcess],
 ) -> None:
     redis_server.flush()
     topic = kafka_topic(4)
