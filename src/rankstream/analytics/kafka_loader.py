@@ -46,10 +46,9 @@ from rankstream.analytics.loader import AnalyticsLoader
 from rankstream.analytics.queries import AnalyticsQueries
 from rankstream.analytics.screened import ScreenedPartition
 from rankstream.analytics.store import AnalyticsStore
-from rankstream.boards import VIDEOS, BoardSpec
+from rankstream.boards import VIDEOS, BoardRouter, BoardSpec
 from rankstream.checkpoint import Checkpoint, CheckpointStore
 from rankstream.engine import EngineConfig
-from rankstream.engine.wire import EventDecoder
 from rankstream.log.kafka import KafkaEventLog
 from rankstream.optional import require
 from rankstream.service.recovery import restore_boards
@@ -140,7 +139,7 @@ class KafkaAnalyticsLoader:
         self.store = store
         self.queries = AnalyticsQueries(store)
         self.checkpoints = checkpoints
-        self.decoder = EventDecoder(engine_config.measure)
+        self.decoder = BoardRouter.of(self.boards)  # every accepted event, whatever its boards
         self.log = KafkaEventLog(settings.bootstrap, settings.topic, measure=engine_config.measure)
         self.assigned: set[int] = set()
         self.partitions: dict[int, _Partition] = {}
