@@ -280,6 +280,7 @@ def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> W
         depth=config.publish_depth,
         scope_kinds=config.scope_kinds,
         hot_copies=config.hot_copies,
+        questions=config.publish_questions,
         session_timeout_ms=config.session_timeout_ms,
         name=name,
     )

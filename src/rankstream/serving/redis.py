@@ -416,6 +416,7 @@ class RedisBoardSource:
         if not all(m.questions for m in manifests):
             raise RankingUnavailable(
                 f"the workers do not publish rising lists and leaders of board {board}"
+                " (their publish_questions setting is off)"
             )
         if kind is not None:
             _check_published(manifests, k, *_example_scope(kind))
