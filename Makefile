@@ -70,7 +70,7 @@ test: $(STAMP) services ## Lint (ruff), type-check (mypy strict) and run the who
 
 FUZZ_MINUTES ?= 5
 FUZZ_SCALE ?= 5
-FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py \
+FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/boards tests/service/test_pipeline.py \
 	tests/analytics/test_queries.py tests/analytics/test_schemathesis.py
 
 .PHONY: fuzz
