@@ -82,7 +82,7 @@ fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and 
 	done; echo "== fuzz: $$round rounds in $(FUZZ_MINUTES) min, no failure"
 
 .PHONY: bench
-bench: bench-engine bench-http bench-restart bench-cluster bench-publish ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+bench: bench-engine bench-http bench-restart bench-cluster bench-publish bench-game ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory; the cost of each extra board (about 3 min)
@@ -108,6 +108,10 @@ bench-restart: $(STAMP) ## Restart time with 10 million logged events (several m
 .PHONY: bench-cluster
 bench-cluster: $(STAMP) services ## Scale-out on this machine: throughput, freshness, Redis cost, top-k vs partitions (about 25 min)
 	$(BIN)/python benchmarks/bench_cluster.py
+
+.PHONY: bench-game
+bench-game: $(STAMP) services ## The game scenario's boards end to end, embedded and scale-out: ingest, freshness (about 6 min)
+	$(BIN)/python benchmarks/bench_game.py
 
 .PHONY: bench-publish
 bench-publish: $(STAMP) ## One partition's publish rounds in-process (scale-out's costliest step; ~1 min)
