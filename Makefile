@@ -79,7 +79,7 @@ test: $(STAMP) services ## Lint (ruff), type-check (mypy strict) and run the who
 
 FUZZ_MINUTES ?= 5
 FUZZ_SCALE ?= 5
-FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/service/test_pipeline.py \
+FUZZ_TESTS := tests/api/test_fuzz.py tests/api/test_schemathesis.py tests/engine tests/boards tests/service/test_pipeline.py \
 	tests/analytics/test_queries.py tests/analytics/test_schemathesis.py
 
 .PHONY: fuzz
@@ -91,7 +91,7 @@ fuzz: $(STAMP) ## Random exploration for FUZZ_MINUTES (5): every Hypothesis and 
 	done; echo "== fuzz: $$round rounds in $(FUZZ_MINUTES) min, no failure"
 
 .PHONY: bench
-bench: bench-engine bench-http bench-restart bench-cluster bench-publish ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
+bench: bench-engine bench-http bench-restart bench-cluster bench-publish bench-game bench-dashboard ## All benchmarks (not part of `make test`); see docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: $(STAMP) ## Engine on one core: ingest, top-k latency, memory; the cost of each extra board (about 3 min)
@@ -107,7 +107,7 @@ bench-app: $(STAMP) ## The HTTP app's own time per request, in-process (about 20
 	$(BIN)/python benchmarks/bench_app.py
 
 .PHONY: bench-dashboard
-bench-dashboard: $(STAMP) services ## What open dashboards cost: requests/s, CPU, top-k p99 with 20 open while ingesting (about 2 min)
+bench-dashboard: $(STAMP) services ## What open dashboards cost: requests/s, CPU, top-k p99 with 20 open while ingesting (about 5 min)
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 .PHONY: bench-hot
@@ -121,6 +121,10 @@ bench-restart: $(STAMP) ## Restart time with 10 million logged events (several m
 .PHONY: bench-cluster
 bench-cluster: $(STAMP) services ## Scale-out on this machine: throughput, freshness, Redis cost, top-k vs partitions (about 25 min)
 	$(BIN)/python benchmarks/bench_cluster.py
+
+.PHONY: bench-game
+bench-game: $(STAMP) services ## The game scenario's boards end to end, embedded and scale-out: ingest, freshness (about 6 min)
+	$(BIN)/python benchmarks/bench_game.py
 
 .PHONY: bench-publish
 bench-publish: $(STAMP) ## One partition's publish rounds in-process (scale-out's costliest step; ~1 min)

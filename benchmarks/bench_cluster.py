@@ -85,12 +85,18 @@ def worker_main(args: argparse.Namespace) -> None:
     from rankstream.config import ServiceConfig
     from rankstream.service.pipeline import wall_clock_ms
 
+    declared: dict[str, Any] = {}  # --fields / --boards (JSON): the declared boards, if any
+    if args.fields:
+        declared["fields"] = json.loads(args.fields)
+    if args.boards:
+        declared["boards"] = tuple(json.loads(args.boards))
     config = ServiceConfig(
         kafka=args.kafka,
         redis=args.redis,
         checkpoints=args.checkpoints,
         data_dir=Path(args.checkpoints).parent,
         session_timeout_ms=6000,
+        **declared,
     )
     worker = open_worker(config, wall_clock_ms, args.name)
     stats_path = Path(args.stats)
@@ -191,16 +197,37 @@ def produce_all(producer: Producer, topic: str, keys: list[bytes], values: list[
 
 
 class Cluster:
-    """Two worker processes and one API replica on a new topic of ``partitions``."""
+    """Two worker processes and one API replica on a new topic of ``partitions``.
+
+    ``fields`` and ``boards`` (the settings of the same names) declare leaderboards for the
+    workers and the replica alike; ``None``: the default ``videos`` board. ``name`` tells
+    the work directory apart when one partition count runs more than one cluster."""
 
     def __init__(
-        self, broker: KafkaBroker, server: RedisServer, partitions: int, work: Path
+        self,
+        broker: KafkaBroker,
+        server: RedisServer,
+        partitions: int,
+        work: Path,
+        *,
+        fields: dict[str, str] | None = None,
+        boards: tuple[dict[str, Any], ...] | None = None,
+        name: str = "",
     ) -> None:
         self.partitions = partitions
-        self.topic = f"bench-{partitions}-{now_ms()}"
+        self.topic = f"bench-{name}{partitions}-{now_ms()}"
         broker.create_topic(self.topic, partitions)
         server.flush()
-        self.work = work / f"p{partitions}"
+        self.work = work / f"{name}p{partitions}"
+        declared: list[str] = []
+        env: dict[str, str] | None = None
+        if fields is not None and boards is not None:
+            declared = ["--fields", json.dumps(fields), "--boards", json.dumps(list(boards))]
+            env = {
+                **os.environ,
+                "RANKSTREAM_FIELDS": json.dumps(fields),
+                "RANKSTREAM_BOARDS": json.dumps(list(boards)),
+            }
         self.kafka = f"{broker.bootstrap}/{self.topic}"
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
@@ -210,7 +237,7 @@ class Cluster:
             command = [
                 sys.executable, __file__, "--worker-mode", "--kafka", self.kafka,
                 "--redis", server.url, "--checkpoints", str(self.work / "checkpoints"),
-                "--name", f"w{number}", "--stats", str(stats),
+                "--name", f"w{number}", "--stats", str(stats), *declared,
             ]  # fmt: skip
             self._start(f"worker-{number}", command, lambda: True)
         command = [
@@ -218,11 +245,13 @@ class Cluster:
             "--redis", server.url, "--port", str(self.port),
             "--data-dir", str(self.work / "api"),
         ]  # fmt: skip
-        self._start("api", command, self._healthy)
+        self._start("api", command, self._healthy, env)
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
-    def _start(self, name: str, command: list[str], ready: Any) -> None:
-        process = ServiceProcess(name, command, self.work / f"{name}.log")
+    def _start(
+        self, name: str, command: list[str], ready: Any, env: dict[str, str] | None = None
+    ) -> None:
+        process = ServiceProcess(name, command, self.work / f"{name}.log", env=env)
         self.children.append(process)
         process.start(ready, 120)
 
@@ -484,7 +513,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker-mode", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--consumer-mode", action="store_true", help=argparse.SUPPRESS)
-    for name in ("--kafka", "--redis", "--checkpoints", "--name", "--stats"):
+    for name in (
+        "--kafka",
+        "--redis",
+        "--checkpoints",
+        "--name",
+        "--stats",
+        "--fields",
+        "--boards",
+    ):
         parser.add_argument(name, help=argparse.SUPPRESS)
     parser.add_argument("--partitions", default="4,16,64")
     parser.add_argument("--events", type=int, default=600_000, help="Views produced per count.")

@@ -172,7 +172,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
     from rankstream.api.metrics import ReplicaCollector
     from rankstream.idempotency.redis import RedisIdempotencyStore
     from rankstream.serving.kafka import KafkaIngest
-    from rankstream.serving.redis import RedisRankingSource
+    from rankstream.serving.redis import RedisRankingSource, open_board_source
     from rankstream.store.redis import RedisMetadataStore
 
     if config.analytics_url and not config.analytics_url.startswith(("http://", "https://")):
@@ -205,6 +205,7 @@ def open_scale_out_api(config: ServiceConfig, clock: Callable[[], int]) -> Backe
         metadata=RedisMetadataStore(client),
         collectors=[collector],
         closers=[ingest.close, client.close],
+        boards=open_board_source(config, client, lambda: partitions),
     )
     if config.analytics_url:
         from rankstream.api.analytics_forward import AnalyticsForwarder
@@ -254,7 +255,9 @@ def open_analytics_loader(config: ServiceConfig) -> KafkaAnalyticsLoader:
     checkpoints = open_checkpoints(where, config.s3_endpoint)
     store = AnalyticsStore(config.data_dir / "analytics", config.analytics_ttl_days)
     try:
-        return KafkaAnalyticsLoader(settings, config.engine_config(), store, checkpoints)
+        return KafkaAnalyticsLoader(
+            settings, config.engine_config(), store, checkpoints, config.board_specs()
+        )
     except BaseException:
         store.close()
         raise
@@ -277,8 +280,19 @@ def open_worker(config: ServiceConfig, clock: Callable[[], int], name: str) -> W
         depth=config.publish_depth,
         scope_kinds=config.scope_kinds,
         hot_copies=config.hot_copies,
+        questions=config.publish_questions,
         session_timeout_ms=config.session_timeout_ms,
         name=name,
     )
     checkpoints = open_checkpoints(config.checkpoints, config.s3_endpoint)
-    return Worker(settings, config.engine_config(), checkpoints, redis_client(config), clock)
+    return Worker(
+        settings,
+        config.engine_config(),
+        checkpoints,
+        redis_client(config),
+        clock,
+        config.board_specs(),
+        lambda board: open_checkpoints(
+            f"{config.checkpoints.rstrip('/')}/repartition-{board}", config.s3_endpoint
+        ),
+    )

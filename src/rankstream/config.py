@@ -223,6 +223,12 @@ class ServiceConfig(BaseSettings):
         description="Scale-out: extra read copies of each global ranking; replicas read one at"
         " random (spreads hot keys over a Redis Cluster's nodes).",
     )
+    publish_questions: bool = Field(
+        default=True,
+        description="Scale-out workers: also publish each board's rising lists and group"
+        " leaders (what /leaderboards/{name}/rising and /leaders read on replicas; about a"
+        " third more work per publish round).",
+    )
     publish_interval: float = Field(
         default=0.5, gt=0, description="Scale-out workers: seconds between publishes to Redis."
     )

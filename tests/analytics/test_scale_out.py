@@ -30,6 +30,8 @@ from rankstream.api import create_app
 from rankstream.engine import ViewEvent
 from tests.engine.oracle import Oracle
 from tests.scale.cluster import scale_config
+from tests.scale.test_boards import TOML as GAME_TOML
+from tests.scale.test_boards import GameFeed
 from tests.servers import free_port
 
 MAX_QUERY_MS = 4_102_444_800_000
@@ -279,3 +281,25 @@ def test_a_loader_killed_while_it_loads_loses_and_doubles_nothing(
     counts = {k: int(v) for k, v in msgspec.json.decode(checks.stdout).items()}
     accepted = len(feed.oracle.accepted)
     assert counts == {"raw": accepted, "distinct_rows": accepted, "rolled": accepted}
+
+
+def test_with_declared_boards_the_store_holds_every_event_the_boards_accept(
+    kafka_broker: Any,
+    kafka_topic: Callable[..., str],
+    tmp_path: Path,
+    loaders: Callable[..., LoaderProcess],
+) -> None:
+    topic = kafka_topic(PARTITIONS)
+    feed = GameFeed(kafka_broker.bootstrap, topic, seed=21)  # some events re-sent
+    for _ in range(4):
+        feed.send(300)
+    config = tmp_path / "game.toml"
+    config.write_text(GAME_TOML)  # players by user (the topic key), teams repartitioned
+    loader = loaders(tmp_path / "loader", kafka_broker.bootstrap, topic, "--config", str(config))
+    status = loader.caught_up()
+    assert status["rows"] == len(feed.events)
+    refused = sum(p["events_refused"] for p in status["partitions"])
+    assert refused == feed.produced - len(feed.events) > 0  # the re-sent copies
+    users = Counter(user for user, *_ in feed.events.values())
+    answer = top_k(loader.url)  # the typed columns hold the first board's entity
+    assert {i["video_id"]: i["views"] for i in answer["items"]} == dict(users.most_common(1000))

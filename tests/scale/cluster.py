@@ -1,7 +1,11 @@
-"""Scale-out pieces for tests: workers in threads of the test process, waiting for them."""
+"""Scale-out pieces for tests: workers in threads of the test process or in subprocesses,
+waiting for them."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,3 +89,17 @@ def wait_applied(
                 return
         time.sleep(0.05)
     raise AssertionError(f"workers applied {applied} of {events} events in {timeout} s")
+
+
+class WorkerProcess:
+    """``rankstream worker`` in a subprocess."""
+
+    def __init__(self, args: list[str], log: Path, name: str) -> None:
+        self.log = log
+        command = [sys.executable, "-m", "rankstream", "worker", *args, "--name", name]
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(60)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from rankstream.engine import EngineConfig, ViewEvent
 from rankstream.errors import RankingUnavailable
 from rankstream.serving.redis import RedisRankingSource
 from tests.engine.oracle import Oracle
-from tests.scale.cluster import WorkerThread, scale_config, wait_applied
+from tests.scale.cluster import WorkerProcess, WorkerThread, scale_config, wait_applied
 
 WINDOWS = tuple(w.name for w in EngineConfig().windows)
 CATEGORIES = ("music", "games", "news")
@@ -85,35 +83,6 @@ def assert_exact(source: RedisRankingSource, oracle: Oracle) -> None:
             got = source.top_k(window, 50, category, region)
             expected = oracle.top_k(got.start, got.end, 50, category, region)
             assert list(got.items) == expected, (window, category, region)
-
-
-class WorkerProcess:
-    """``rankstream worker`` in a subprocess."""
-
-    def __init__(self, args: list[str], log: Path, name: str) -> None:
-        self.log = log
-        command = [sys.executable, "-m", "rankstream", "worker", *args, "--name", name]
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-
-    def stop(self, sig: signal.Signals) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(60)
-
-
-@pytest.fixture
-def worker_processes(tmp_path: Path) -> Iterator[Callable[[list[str], str], WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def start(args: list[str], name: str) -> WorkerProcess:
-        started.append(WorkerProcess(args, tmp_path / f"{name}.log", name))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        if worker.process.poll() is None:
-            worker.process.kill()
-            worker.process.wait()
 
 
 def test_killed_and_stopped_workers_lose_nothing_and_count_nothing_twice(

@@ -8,7 +8,7 @@ committed offset is that position, committed after each batch for lag monitoring
 
 For each assigned partition it keeps an :class:`~rankstream.analytics.loader.AnalyticsLoader`
 over a :class:`~rankstream.analytics.screened.ScreenedPartition`: the partition's messages
-screened by the workers' engine, so only the events the workers count are loaded
+decided by the workers' boards, so only the events the workers count are loaded
 (duplicates by ``event_id``, too new, over capacity and invalid ones are not). Batches,
 intents and de-duplication tokens ``log:P:START:END`` are the embedded loader's, with
 Kafka offsets.
@@ -17,12 +17,11 @@ Opening a partition (at assignment, and after any failure in it):
 
 1. ``L`` = where the store has loaded it: the start of its newest batch if that is not
    done, else its end (0 if none);
-2. restore the newest engine checkpoint at an offset ``C <= L`` (``--analytics-checkpoints``,
+2. restore the newest boards checkpoint at an offset ``C <= L`` (``--analytics-checkpoints``,
    the loader's own; a newer one, say of a store restored from a backup, is passed over),
-   or an empty engine at 0;
-3. screen ``C..L`` through the engine without loading anything: the engine is now exactly
-   as it was when ``L`` was loaded (the engine is deterministic, the messages are the
-   same);
+   or empty boards at 0;
+3. decide ``C..L`` through the boards without loading anything: they are now exactly as
+   they were when ``L`` was loaded (they are deterministic, the messages are the same);
 4. recover the loader: the batch in flight, if any, is read again from ``L`` (screened:
    the same accepted events, cut at the same offsets) and inserted with its token.
 
@@ -39,7 +38,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,13 +46,12 @@ from rankstream.analytics.loader import AnalyticsLoader
 from rankstream.analytics.queries import AnalyticsQueries
 from rankstream.analytics.screened import ScreenedPartition
 from rankstream.analytics.store import AnalyticsStore
+from rankstream.boards import VIDEOS, BoardRouter, BoardSpec
 from rankstream.checkpoint import Checkpoint, CheckpointStore
 from rankstream.engine import EngineConfig
-from rankstream.engine.snapshot import encode as encode_snapshot
-from rankstream.engine.wire import EventDecoder
 from rankstream.log.kafka import KafkaEventLog
 from rankstream.optional import require
-from rankstream.service.recovery import restore_newest
+from rankstream.service.recovery import restore_boards
 
 logger = logging.getLogger("rankstream.analytics")
 
@@ -87,7 +85,7 @@ class _AtMost:
         self.offset = offset
 
     def save(self, checkpoint: Checkpoint) -> None:
-        raise RuntimeError("read-only view")  # restore_newest only reads
+        raise RuntimeError("read-only view")  # restore_boards only reads
 
     def offsets(self, partition: int) -> list[int]:
         return [o for o in self.checkpoints.offsets(partition) if o <= self.offset]
@@ -123,7 +121,8 @@ class _Failed:
 class KafkaAnalyticsLoader:
     """See the module docstring. :meth:`run` blocks until :meth:`stop` (from any thread);
     :meth:`status`, :meth:`loaded_through` and :attr:`queries` may be used from any thread
-    meanwhile. Owns ``store`` (closes it in :meth:`close`)."""
+    meanwhile. Owns ``store`` (closes it in :meth:`close`). ``boards``: the workers'
+    declared boards (default: the ``videos`` board)."""
 
     def __init__(
         self,
@@ -131,14 +130,16 @@ class KafkaAnalyticsLoader:
         engine_config: EngineConfig,
         store: AnalyticsStore,
         checkpoints: CheckpointStore,
+        boards: Sequence[BoardSpec] = (VIDEOS,),
     ) -> None:
         self._kafka = require("confluent_kafka", "the analytics loader")
         self.settings = settings
         self.engine_config = engine_config
+        self.boards = tuple(boards)
         self.store = store
         self.queries = AnalyticsQueries(store)
         self.checkpoints = checkpoints
-        self.decoder = EventDecoder(engine_config.measure)
+        self.decoder = BoardRouter.of(self.boards)  # every accepted event, whatever its boards
         self.log = KafkaEventLog(settings.bootstrap, settings.topic, measure=engine_config.measure)
         self.assigned: set[int] = set()
         self.partitions: dict[int, _Partition] = {}
@@ -219,18 +220,18 @@ class KafkaAnalyticsLoader:
         if newest is not None:
             intent, done = newest
             loaded = intent.end if done else intent.start
-        engine, position = restore_newest(
-            self.engine_config, _AtMost(self.checkpoints, loaded), partition
+        boards, position = restore_boards(
+            self.boards, self.engine_config, _AtMost(self.checkpoints, loaded), partition
         )
         restored = position.of(partition)
-        screened = ScreenedPartition(self.log, partition, engine, restored)
+        screened = ScreenedPartition(self.log, partition, boards, restored)
         replayed = screened.replay(loaded, self.decoder)
         loader = AnalyticsLoader(
             self.store, screened, self.decoder, self.settings.batch_rows, partition=partition
         )
         loader.recover()
         logger.info(
-            "analytics: partition %d loaded up to %d; engine restored at %d, %d events replayed",
+            "analytics: partition %d loaded up to %d; boards restored at %d, %d events replayed",
             partition,
             loader.position.of(partition),
             restored,
@@ -286,7 +287,7 @@ class KafkaAnalyticsLoader:
             at = state.screened.screened
             if state.loader.pending or at == state.checkpointed:
                 continue
-            data = encode_snapshot(state.screened.engine.capture())
+            data = state.screened.boards.snapshot()
             try:
                 self.checkpoints.save(Checkpoint(partition, at, data))
             except Exception as exc:

@@ -143,7 +143,7 @@ def _source(call: Call) -> BoardSource:
         raise ApiError(
             503,
             "leaderboards_unavailable",
-            "this process does not serve the leaderboards (scale-out replicas: not built yet)",
+            "this process does not serve the leaderboards (it keeps no rankings)",
             {"Retry-After": "60"},
         )
     return source

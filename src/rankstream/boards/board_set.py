@@ -20,6 +20,8 @@ scope fields. Pure: time is passed in, nothing is read from the clock.
 from __future__ import annotations
 
 import dataclasses
+import logging
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,10 +42,13 @@ from rankstream.engine import (
     TopKResult,
 )
 from rankstream.engine.screening import Screening
+from rankstream.engine.snapshot import decode as decode_snapshot
 from rankstream.engine.snapshot import encode as encode_snapshot
-from rankstream.engine.state import EngineState
+from rankstream.engine.state import EngineState, window_shape
 from rankstream.engine.wire import EventDecoder
 from rankstream.errors import InvalidQuery, SnapshotError
+
+logger = logging.getLogger("rankstream.boards")
 
 INVALID = 4
 """Event status: it fits no board (the reason says why)."""
@@ -75,18 +80,28 @@ class BoardCapture:
     partition: int
     stats: tuple[int, ...]
     engines: dict[str, EngineState]
+    boards: dict[str, BoardSpec]
 
 
 def encode_capture(capture: BoardCapture) -> bytes:
     """The snapshot bytes of a :class:`BoardCapture` (:meth:`BoardSet.restore` reads them)."""
     engines = {name: encode_snapshot(state) for name, state in capture.engines.items()}
-    return msgspec.msgpack.encode(_Snapshot(capture.partition, capture.stats, engines))
+    declared = {name: _declaration(spec) for name, spec in capture.boards.items()}
+    return msgspec.msgpack.encode(_Snapshot(capture.partition, capture.stats, engines, declared))
+
+
+def _declaration(spec: BoardSpec) -> bytes:
+    """What a board counts, as compared across a restore (windows aside: engines check them)."""
+    described = spec.describe()
+    del described["windows"]
+    return msgspec.json.encode(described)
 
 
 class _Snapshot(msgspec.Struct, array_like=True, tag="boards-1"):
     partition: int
     stats: tuple[int, ...]
     engines: dict[str, bytes]
+    declarations: dict[str, bytes]  # each board's declaration (JSON), to spot re-declared ones
 
 
 @dataclass(slots=True)
@@ -233,6 +248,7 @@ class BoardSet:
             self.partition,
             dataclasses.astuple(self.stats),
             {name: e.capture() for name, e in self.engines.items()},
+            dict(self.boards),
         )
 
     def snapshot(self) -> bytes:
@@ -244,18 +260,30 @@ class BoardSet:
     def restore(
         cls, data: bytes, boards: Sequence[BoardSpec], config: EngineConfig | None = None
     ) -> BoardSet:
-        """The boards of a :meth:`snapshot`; a board declared since starts empty, and a board
-        no longer declared is dropped. :class:`SnapshotError` if it cannot be read."""
+        """The boards of a :meth:`snapshot`; a board declared since, or declared differently
+        since (its entity, measure, scopes, filter or windows), starts empty (logged), and
+        a board no longer declared is dropped. :class:`SnapshotError` if the snapshot
+        cannot be read."""
         try:
             saved = msgspec.msgpack.decode(data, type=_Snapshot)
         except msgspec.DecodeError as exc:
             raise SnapshotError(f"cannot read board snapshot: {exc}") from None
         empty = cls(boards, config, partition=saved.partition)
-        engines = {
-            name: TopKEngine.restore(saved.engines[name], empty.configs[name])
-            for name in empty.boards
-            if name in saved.engines
-        }
+        engines = {}
+        for name, engine_config in empty.configs.items():
+            if name not in saved.engines:
+                continue
+            state = decode_snapshot(saved.engines[name])  # SnapshotError if corrupt
+            declared = tuple(window_shape(w) for w in engine_config.windows)
+            same = saved.declarations.get(name) == _declaration(empty.boards[name])
+            if state.windows != declared or not same:  # re-declared: start it afresh
+                logger.warning(
+                    "board %s: declared differently since the checkpoint; it starts empty"
+                    " and counts the events from the checkpoint's position on",
+                    name,
+                )
+                continue
+            engines[name] = TopKEngine.from_state(state, engine_config)
         return cls(boards, config, engines, saved.partition, BoardStats(*saved.stats))
 
 
@@ -264,62 +292,93 @@ class BoardScreening:
     transaction (as :class:`~rankstream.engine.screening.Screening` is for one engine):
     :meth:`screen` any number of routed requests, then :meth:`commit` once. Nothing changes
     before the commit; a dropped screening leaves no trace. Valid until a board's engine
-    changes."""
+    changes.
+
+    Events decide in order, each seeing exactly the events accepted before it: a board's
+    own screening never keeps an event another board refused (its ``event_id`` or its new
+    values would otherwise refuse later events on this board). When boards disagree on an
+    event, the boards that accepted it are screened afresh with only the accepted events,
+    and deciding resumes after it (rare: it takes a duplicate or a limit on some boards
+    only).
+    """
 
     def __init__(self, boards: BoardSet, wall_time: int) -> None:
         self.boards = boards
         self.wall_time = wall_time
         self._screenings: dict[str, Screening] = {}
-        # Per board, per screen call: the routed batch and which of its events were counted.
-        self._kept: dict[str, list[tuple[EventBatch, npt.NDArray[np.bool_]]]] = {}
-        self._agree: dict[str, bool] = {}  # each board accepted exactly what is counted
+        self._kept: dict[str, list[EventBatch]] = {}  # per board: the accepted events so far
         self._decided: list[StatusArray] = []
+
+    def _screening(self, name: str) -> Screening:
+        screening = self._screenings.get(name)
+        if screening is None:
+            screening = self._screenings[name] = self.boards.engines[name].screening(self.wall_time)
+        return screening
+
+    def _renew(self, name: str) -> None:
+        """A fresh screening of board ``name`` holding exactly its accepted events."""
+        screening = self.boards.engines[name].screening(self.wall_time)
+        for batch in self._kept.get(name, []):
+            if screening.screen(batch).any():  # cannot happen: the same events, same rules
+                raise RuntimeError(f"board {name}: a re-screened event was refused")
+        self._screenings[name] = screening
 
     def screen(self, routed: Routed) -> Ingested:
         """Statuses and reasons for one routed request, seeing what earlier calls accepted."""
-        priority = np.zeros(routed.size, dtype=np.int8)
-        verdicts: dict[str, StatusArray] = {}
-        capacity: dict[int, Reason] = {}
-        for name, route in routed.routes.items():
-            screening = self._screenings.get(name)
-            if screening is None:
-                screening = self.boards.engines[name].screening(self.wall_time)
-                self._screenings[name] = screening
-            verdict = screening.screen(route.batch)
-            verdicts[name] = verdict
-            rows = np.asarray(route.rows, dtype=np.intp)
-            priority[rows] = np.maximum(priority[rows], _PRIORITY[verdict])
-            for refusal in screening.capacity_reasons():
-                row = route.rows[refusal.row]
-                capacity.setdefault(row, (refusal.field, f"{refusal.field}: {refusal.message}"))
-        status = _BY_PRIORITY[priority]
-        reasons = {row: r for row, r in capacity.items() if status[row] == OVER_CAPACITY}
+        status = np.full(routed.size, ACCEPTED, dtype=np.int8)
+        reasons: dict[int, Reason] = {}
         for row, reason in routed.unfit.items():
             status[row] = INVALID
             reasons[row] = reason
-        for name, route in routed.routes.items():
-            keep = status[np.asarray(route.rows, dtype=np.intp)] == ACCEPTED
-            self._kept.setdefault(name, []).append((route.batch, keep))
-            agree = bool(np.array_equal(keep, verdicts[name] == ACCEPTED))
-            self._agree[name] = self._agree.get(name, True) and agree
+        start = 0  # rows before it are decided
+        while start < routed.size:
+            priority = np.zeros(routed.size, dtype=np.int8)
+            parts: dict[str, tuple[npt.NDArray[np.intp], EventBatch, StatusArray]] = {}
+            capacity: dict[int, Reason] = {}
+            for name, route in routed.routes.items():
+                first = bisect_left(route.rows, start)
+                rows = np.asarray(route.rows[first:], dtype=np.intp)
+                batch = (
+                    route.batch
+                    if first == 0
+                    else route.batch.take(np.arange(first, len(route.rows)))
+                )
+                screening = self._screening(name)
+                verdict = screening.screen(batch)
+                parts[name] = (rows, batch, verdict)
+                priority[rows] = np.maximum(priority[rows], _PRIORITY[verdict])
+                for refusal in screening.capacity_reasons():
+                    row = int(rows[refusal.row])
+                    capacity.setdefault(row, (refusal.field, f"{refusal.field}: {refusal.message}"))
+            final = _BY_PRIORITY[priority]
+            split = routed.size  # the first row some board accepted and another refused
+            for rows, _, verdict in parts.values():
+                wrong = np.flatnonzero((verdict == ACCEPTED) & (final[rows] != ACCEPTED))
+                if len(wrong):
+                    split = min(split, int(rows[wrong[0]]))
+            decided = np.arange(start, min(split + 1, routed.size))
+            valid = decided[status[decided] != INVALID]
+            status[valid] = final[valid]
+            for row in valid[status[valid] == OVER_CAPACITY].tolist():
+                if row in capacity:
+                    reasons[row] = capacity[row]
+            for name, (rows, batch, _) in parts.items():
+                keep = (rows <= split) & (status[rows] == ACCEPTED)
+                kept = batch if keep.all() else batch.take(np.flatnonzero(keep))
+                self._kept.setdefault(name, []).append(kept)
+                if split < routed.size:  # it screened events refused since: start it afresh
+                    self._renew(name)
+            start = split + 1
         self._decided.append(status)
         return Ingested(status, reasons)
 
     def commit(self) -> dict[str, int]:
         """Count every accepted event on every board it fits; returns the events counted per
-        board. A board that accepted an event another board refused is screened again with
-        only the counted events (which it accepts: fewer events, same rules)."""
+        board."""
         counted: dict[str, int] = {}
-        for name, calls in self._kept.items():
-            kept = [batch.take(np.flatnonzero(keep)) for batch, keep in calls]
+        for name, kept in self._kept.items():
             batch = EventBatch.concat(kept) if kept else EventBatch([], np.zeros(0, np.int64))
-            screening = self._screenings[name]
-            engine = self.boards.engines[name]
-            if not self._agree[name]:
-                screening = engine.screening(self.wall_time)
-                if screening.screen(batch).any():  # cannot happen
-                    raise RuntimeError(f"board {name}: a re-screened event was refused")
-            engine.commit(screening, batch)
+            self.boards.engines[name].commit(self._screening(name), batch)
             counted[name] = len(batch)
         stats = self.boards.stats
         for decided in self._decided:

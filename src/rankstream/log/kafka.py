@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -227,6 +227,18 @@ class KafkaEventLog:
 
         ``until``: read no message at or after it, and only the partitions it names (a run
         is cut there, as at the end), so a range read again later has the same cut."""
+        runs = self.read_runs(start, until=until)
+        try:
+            for run in runs:
+                yield run.decoded(decoder)
+        finally:
+            runs.close()
+
+    def read_runs(
+        self, start: LogPosition, *, until: LogPosition | None = None
+    ) -> Generator[RawRun, None, None]:
+        """As :meth:`read`, the runs undecoded: each message's value as it is, valid or not
+        (for readers that decide by other rules, e.g. several boards')."""
         ends = {
             p: end if until is None else min(end, until.of(p))
             for p, end in self.end().offsets.items()
@@ -267,12 +279,12 @@ class KafkaEventLog:
                     else:
                         stamp = arrival_time(message)
                         if run.raws and (stamp != run.wall or len(run.raws) >= self.max_batch):
-                            yield run.batch(decoder)
+                            yield run.take()
                         run.add(message.offset(), stamp, message.value() or b"")
                         done = run.after >= end
                     if done:
                         if run.raws:
-                            yield run.batch(decoder)
+                            yield run.take()
                         del ends[partition]
                         consumer.pause([tp(self.topic, partition)])
         finally:
@@ -367,19 +379,37 @@ class _Run:
         self.raws.append(raw)
         self.after = offset + 1
 
-    def batch(self, decoder: Decoder) -> LoggedBatch:
-        """The run as a batch (its invalid events skipped, with a warning); empties it. A
-        run's wall time follows :mod:`rankstream.log.messages`, as the workers' does."""
+    def take(self) -> RawRun:
+        """The run gathered so far; empties it."""
         raws, self.raws = self.raws, []
-        decoded = decoder.decode(raws)
+        return RawRun(self.partition, self.first, self.after, self.wall, raws)
+
+
+class RawRun(msgspec.Struct, frozen=True):
+    """Consecutive messages of one partition with one timestamp, undecoded: at offsets
+    ``offset`` up to (before) ``next_offset``, each message's value in ``raws``;
+    ``arrival``: their timestamp (:func:`~rankstream.log.messages.arrival_time`)."""
+
+    partition: int
+    offset: int
+    next_offset: int
+    arrival: int
+    raws: list[bytes]
+
+    def decoded(self, decoder: Decoder) -> LoggedBatch:
+        """The run as a batch (its invalid events skipped, with a warning). Its wall time
+        follows :mod:`rankstream.log.messages`, as the workers' does."""
+        decoded = decoder.decode(self.raws)
         if decoded.errors:
             logger.warning(
                 "Kafka partition %d: %d invalid events skipped at offsets %d..%d (first: %s)",
                 self.partition,
                 len(decoded.errors),
-                self.first,
-                self.after - 1,
+                self.offset,
+                self.next_offset - 1,
                 decoded.errors[0][2],
             )
-        wall = screening_time(self.wall, decoded.batch)
-        return LoggedBatch(self.partition, self.first, self.after, wall, decoded.batch, decoded.raw)
+        wall = screening_time(self.arrival, decoded.batch)
+        return LoggedBatch(
+            self.partition, self.offset, self.next_offset, wall, decoded.batch, decoded.raw
+        )

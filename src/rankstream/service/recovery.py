@@ -42,46 +42,19 @@ class Recovered:
     stats: RecoveryStats
 
 
-def restore_newest(
-    config: EngineConfig, checkpoints: CheckpointStore, partition: int = 0
-) -> tuple[TopKEngine, LogPosition]:
-    """``partition``'s newest readable checkpoint and the position it covers up to, or an
-    empty engine at the log's start. A checkpoint that does not decode, or holds another
-    partition's state, is skipped with a warning: the one before it (and a longer replay)
-    takes its place."""
-    for checkpoint in checkpoints.newest_first(partition):
-        try:
-            engine = TopKEngine.restore(checkpoint.data, config)
-        except SnapshotError as exc:
-            logger.warning(
-                "skipping unreadable checkpoint of partition %d at offset %d: %s",
-                partition,
-                checkpoint.offset,
-                exc,
-            )
-            continue
-        if engine.partition != partition:
-            logger.warning(
-                "skipping a checkpoint of partition %d found under partition %d",
-                engine.partition,
-                partition,
-            )
-            continue
-        return engine, checkpoint.position
-    return TopKEngine(config, partition=partition), LogPosition()
-
-
 def restore_boards(
     boards: Sequence[BoardSpec],
     config: EngineConfig,
     checkpoints: CheckpointStore,
     partition: int = 0,
 ) -> tuple[BoardSet, LogPosition]:
-    """As :func:`restore_newest`, for the declared ``boards``: ``partition``'s newest
-    readable checkpoint and the position it covers up to, or empty boards at the log's
-    start. A board declared since the checkpoint starts empty (it counts from the position
-    on); one no longer declared is dropped. A checkpoint of a single engine (written before
-    boards) is read as the ``videos`` board's when that board is declared as it was then."""
+    """For the declared ``boards``: ``partition``'s newest readable checkpoint and the
+    position it covers up to, or empty boards at the log's start. A checkpoint that does not
+    decode, or holds another partition's state, is skipped with a warning: the one before
+    it (and a longer replay) takes its place. A board declared since the checkpoint starts
+    empty (it counts from the position on); one no longer declared is dropped. A checkpoint
+    of a single engine (written before boards) is read as the ``videos`` board's when that
+    board is declared as it was then."""
     for checkpoint in checkpoints.newest_first(partition):
         try:
             restored = _read_boards(checkpoint.data, boards, config)

@@ -10,6 +10,16 @@ Keys (``{...}`` is a Redis Cluster hash tag: keys with the same tag live in one 
 - ``rs:{<board>}:manifest:p<partition>``: what a partition has published: the window bounds
   its rankings are held for, its log offsets and when it published. All manifests of a
   board share a tag, so one ``MGET`` reads them all.
+- ``rs:{<board>:rising:<short>:<long>:<scope>}:p<partition>``: one partition's *rising*
+  list of a (short, long) pair of sliding windows in one scope (:class:`RisingGeneration`).
+- ``rs:{<board>:leaders:<window>:<field>}:p<partition>``: one partition's leader, leader's
+  value and total of every group of scope field ``<field>`` (:class:`LeadersGeneration`).
+
+``<board>`` is the *board tag* (:func:`board_tag`): the ``board`` setting (the key
+namespace, ``views`` by default) for the default ``videos`` board, so its keys are the
+ones replicas read before boards existed; ``<namespace>.<name>`` for any other board
+(``views.players``). A scope field's values sit in the scope part of a key as the engine's
+slots: ``c=`` the board's first scope field, ``r=`` its second.
 
 A ranking's value holds up to two *generations*: its newest ranking and, when the window's
 bounds moved since, the newest ranking of the bounds before. A reader merges, for every
@@ -23,11 +33,14 @@ Values are MessagePack (msgspec): compact, and decoded without a schema layer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from urllib.parse import quote
 
 import msgspec
 
 PREFIX = "rs"
+DEFAULT_BOARD = "videos"
+"""The board whose keys are the namespace's own (today's ``/views/top-k`` rankings)."""
 
 Bounds = tuple[int | None, int | None]  # (start, end) of a window; (None, None) for "all"
 
@@ -41,6 +54,44 @@ class Generation(msgspec.Struct, array_like=True, frozen=True):
     end: int | None
     video_ids: list[str]
     views: list[int]
+
+    @property
+    def bounds(self) -> Bounds:
+        return (self.start, self.end)
+
+
+class RisingGeneration(msgspec.Struct, array_like=True, frozen=True):
+    """One partition's rising list for the bounds of a (short, long) window pair: its
+    entities with a short value of at least 1, in rising order (ratio, then short value,
+    descending; then id), at most the published depth of them. ``complete``: the list holds
+    every such entity of the partition (none was cut by the depth)."""
+
+    short_start: int | None
+    short_end: int | None
+    long_start: int | None
+    long_end: int | None
+    complete: bool
+    ids: list[str]
+    short: list[int]
+    long: list[int]
+
+    @property
+    def bounds(self) -> tuple[Bounds, Bounds]:
+        return ((self.short_start, self.short_end), (self.long_start, self.long_end))
+
+
+class LeadersGeneration(msgspec.Struct, array_like=True, frozen=True):
+    """One partition's groups of one scope field in one window's bounds: for every group
+    (label) with a non-zero total, its leading entity, that entity's value and the group's
+    total, all of the partition's entities (entities are the topic key, so a partition holds
+    all of an entity's events)."""
+
+    start: int | None
+    end: int | None
+    groups: list[str]
+    leaders: list[str]
+    values: list[int]
+    totals: list[int]
 
     @property
     def bounds(self) -> Bounds:
@@ -65,6 +116,7 @@ class Manifest(msgspec.Struct, frozen=True):
     worker: str
     kinds: list[str]
     depth: int
+    questions: bool = False  # rising lists and group leaders are published too
 
 
 _generation_heads = msgspec.msgpack.Decoder(
@@ -73,7 +125,23 @@ _generation_heads = msgspec.msgpack.Decoder(
 _ids = msgspec.msgpack.Decoder(list[str])
 _views = msgspec.msgpack.Decoder(list[int])
 _manifest = msgspec.msgpack.Decoder(Manifest)
+_rising = msgspec.msgpack.Decoder(list[RisingGeneration])
+_leaders = msgspec.msgpack.Decoder(list[LeadersGeneration])
 _encoder = msgspec.msgpack.Encoder()
+
+
+def rising_order(short: int, long: int, entity: str) -> tuple[Fraction, int, str]:
+    """The sort key of the rising order (ascending sorts best first): the ratio of the
+    per-minute rates is ``short / long`` times a constant of the window pair, so comparing
+    ``short / long`` exactly compares the ratios."""
+    return (-Fraction(short, long), -short, entity)
+
+
+def board_tag(namespace: str, board: str) -> str:
+    """The name a board's keys carry: ``namespace`` itself for the :data:`DEFAULT_BOARD`
+    (the keys of before boards), ``<namespace>.<board>`` otherwise. Neither a namespace nor
+    a board name holds a ``.``, so two boards never share a tag."""
+    return namespace if board == DEFAULT_BOARD else f"{namespace}.{board}"
 
 
 def scope_kind(scope: tuple[str | None, str | None]) -> str:
@@ -110,8 +178,30 @@ def manifest_key(board: str, partition: int) -> str:
     return f"{PREFIX}:{{{board}}}:manifest:p{partition}"
 
 
-def encode_generations(generations: Sequence[Generation]) -> bytes:
-    """The value of a ranking key."""
+def rising_key(board: str, short: str, long: str, scope: str, partition: int) -> str:
+    """The key of one partition's rising list (see the module docstring)."""
+    return f"{PREFIX}:{{{board}:rising:{short}:{long}:{scope}}}:p{partition}"
+
+
+def leaders_key(board: str, window: str, field: str, partition: int) -> str:
+    """The key of one partition's group leaders (see the module docstring)."""
+    return f"{PREFIX}:{{{board}:leaders:{window}:{field}}}:p{partition}"
+
+
+def decode_rising(data: bytes) -> list[RisingGeneration]:
+    """The generations of a rising key's value, newest first."""
+    return _rising.decode(data)
+
+
+def decode_leaders(data: bytes) -> list[LeadersGeneration]:
+    """The generations of a leaders key's value, newest first."""
+    return _leaders.decode(data)
+
+
+def encode_generations(
+    generations: Sequence[Generation] | Sequence[RisingGeneration] | Sequence[LeadersGeneration],
+) -> bytes:
+    """The value of a ranking, rising or leaders key."""
     return _encoder.encode(list(generations))
 
 

@@ -130,8 +130,16 @@ class PartitionPublisher:
         self.published[slot] = generations
         return encode_generations(generations)
 
-    def manifest(self, engine: TopKEngine, offsets: dict[str, int], at: int, worker: str) -> bytes:
-        """The manifest value after this round's rankings are written."""
+    def manifest(
+        self,
+        engine: TopKEngine,
+        offsets: dict[str, int],
+        at: int,
+        worker: str,
+        questions: bool = False,
+    ) -> bytes:
+        """The manifest value after this round's rankings (and, with ``questions``, rising
+        lists and leaders) are written."""
         return encode_manifest(
             Manifest(
                 bounds={w: list(b) for w, b in self.bounds.items()},
@@ -143,6 +151,7 @@ class PartitionPublisher:
                 worker=worker,
                 kinds=sorted(self.kinds),
                 depth=self.depth,
+                questions=questions,
             )
         )
 
