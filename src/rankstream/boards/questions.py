@@ -20,13 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-import numpy as np
-
 from rankstream.boards.board_set import BoardSet
 from rankstream.engine.windows import MINUTE, WindowSpec
 from rankstream.errors import InvalidQuery
-
-_FLOAT_MARGIN = 1e-9  # ratios this close (relative) to the k-th are settled exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,28 +108,24 @@ def rising(
     engine = boards.engines[name]
     top = engine.top_k(short, k, category, region)  # checks k; states the bounds
     bounds_long = engine.top_k(long, 1, category, region)
-    ids, (short_values, long_values) = engine.values_of([short, long], category, region)
     minutes_short, minutes_long = short_spec.size // MINUTE, long_spec.size // MINUTE
-    held = np.flatnonzero(short_values >= minimum)
-    items: list[RisingItem] = []
-    if len(held):
-        s, lv = short_values[held], long_values[held]
-        approx = (s / minutes_short) / (lv / minutes_long)
-        if len(held) > k:
-            kth = np.partition(approx, len(approx) - k)[len(approx) - k]
-            held = held[approx >= kth * (1 - _FLOAT_MARGIN)]
-        rows = []
-        for index in held.tolist():
-            sv, lval = int(short_values[index]), int(long_values[index])
-            exact = Fraction(sv * minutes_long, lval * minutes_short)
-            rows.append((-exact, -sv, ids[index], sv, lval, exact))
-        rows.sort()
-        for rank, (_, _, entity, sv, lval, exact) in enumerate(rows[:k], 1):
-            items.append(
-                RisingItem(
-                    rank, entity, sv, lval, sv / minutes_short, lval / minutes_long, float(exact)
-                )
-            )
+    ids, short_values, long_values = engine.rising(
+        short, long, (minutes_short, minutes_long), k, minimum, category, region
+    )
+    items = tuple(
+        RisingItem(
+            rank,
+            entity,
+            sv,
+            lv,
+            sv / minutes_short,
+            lv / minutes_long,
+            float(Fraction(sv * minutes_long, lv * minutes_short)),
+        )
+        for rank, (entity, sv, lv) in enumerate(
+            zip(ids, short_values.tolist(), long_values.tolist(), strict=True), 1
+        )
+    )
     return Rising(
         board=name,
         short=Span(short, top.start, top.end),
@@ -141,7 +133,7 @@ def rising(
         as_of=top.as_of,
         k=k,
         minimum=minimum,
-        items=tuple(items),
+        items=items,
     )
 
 

@@ -402,6 +402,25 @@ class TopKEngine:
         ranking does not answer by itself (rising entities, a group's total)."""
         return self._rankings.values_of(windows, category, region)
 
+    def rising(
+        self,
+        short: str,
+        long: str,
+        weights: tuple[int, int],
+        k: int,
+        minimum: int = 1,
+        category: str | None = None,
+        region: str | None = None,
+    ) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The ``k`` entities of a scope whose value in ``short`` is at least ``minimum``
+        with the largest ratio ``(short value * weights[1]) / (long value * weights[0])``
+        (compared exactly), then the larger short value, then the id: their ids, short and
+        long values. ``weights`` are the windows' lengths in minutes, so the ratio is short
+        rate over long rate; the long window must hold the short one (every long value at
+        least the short value). Same errors as :meth:`top_k`. Vectorised: exact ties of
+        the ratio are common (every entity seen only recently has the largest one)."""
+        return self._rankings.rising(short, long, weights, k, minimum, category, region)
+
     def top_k_columns(
         self, window: str, k: int, filters: Sequence[tuple[str | None, str | None]]
     ) -> list[RankedColumns]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -169,6 +170,65 @@ class Rankings:
         values = [self._counts.windows[i].values.view[members] for i in indexes]
         held = np.flatnonzero(np.any(np.vstack(values), axis=0)) if values else members[:0]
         return self._tables.video_ids(members[held]), [v[held] for v in values]
+
+    def rising(
+        self,
+        short: str,
+        long: str,
+        weights: tuple[int, int],
+        k: int,
+        minimum: int,
+        category: str | None,
+        region: str | None,
+    ) -> tuple[list[str], IntArray, IntArray]:
+        """See :meth:`TopKEngine.rising <rankstream.engine.core.TopKEngine.rising>`."""
+        first, second = self._checked(short, k), self._checked(long, k)
+        _check_filter(category, region)
+        scope = self._tables.scope_for(category, region)
+        empty = np.zeros(0, np.int64)
+        if scope is None or self._counts.now is None:
+            return [], empty, empty
+        members = self._members_of(scope)
+        short_values = self._counts.windows[first].values.view[members]
+        held = np.flatnonzero(short_values >= minimum)
+        series, s = members[held], short_values[held]
+        lv = self._counts.windows[second].values.view[series]
+        # ratio = (s / short minutes) / (l / long minutes) = (s * wl) / (l * ws), exactly
+        num, den = s * weights[1], lv * weights[0]
+        if len(s) and max(int(num.max()), int(den.max())) >= 1 << 53:
+            return self._rising_exactly(series, s, lv, weights, k)  # beyond exact doubles
+        approx = num / den  # correctly rounded: a larger double means a larger ratio
+        if len(approx) > k:
+            kth = np.partition(approx, len(approx) - k)[len(approx) - k]
+            keep = np.flatnonzero(approx >= kth)
+            series, s, lv, num, den, approx = (a[keep] for a in (series, s, lv, num, den, approx))
+        ranks = self._tables.video_ranks()[self._tables.series_video.view[series]]
+        order = np.lexsort((ranks, -s, -approx))
+        # Equal doubles may still be different ratios: settle such runs exactly.
+        a_sorted = approx[order]
+        g = np.gcd(num, den)
+        same_double = a_sorted[1:] == a_sorted[:-1]
+        differs = (num // g)[order][1:] != (num // g)[order][:-1]
+        differs |= (den // g)[order][1:] != (den // g)[order][:-1]
+        if np.any(same_double & differs):
+            return self._rising_exactly(series, s, lv, weights, k)
+        top = order[:k]
+        return self._tables.video_ids(series[top]), s[top], lv[top]
+
+    def _rising_exactly(
+        self, series: IntArray, s: IntArray, lv: IntArray, weights: tuple[int, int], k: int
+    ) -> tuple[list[str], IntArray, IntArray]:
+        """:meth:`rising` by exact fractions in Python (huge sums, or doubles that tie)."""
+        ids = self._tables.video_ids(series)
+        rows = sorted(
+            range(len(series)),
+            key=lambda i: (
+                -Fraction(int(s[i]) * weights[1], int(lv[i]) * weights[0]),
+                -int(s[i]),
+                ids[i],
+            ),
+        )[:k]
+        return [ids[i] for i in rows], s[rows], lv[rows]
 
     def _small_scopes(self) -> list[bool]:
         """By scope code: has it at most ``_BATCHED_SCOPE_SIZE`` series? (Counts kept up to
