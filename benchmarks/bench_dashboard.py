@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from bench_http import running_server
 
 PAGE_PATHS = (
     "/views/top-k?window=1h&k=10",
@@ -54,40 +55,12 @@ DASHBOARDS = 20
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(data_dir: Path) -> Iterator[tuple[str, int]]:
     """``rankstream serve`` on a free loopback port; yields its URL and process id."""
-    port = free_port()
-    command = [sys.executable, "-m", "rankstream", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--data-dir", str(data_dir), "--sync", "NORMAL",
-               "--no-analytics"]  # fmt: skip
-    log_path = data_dir.parent / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        yield url, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    options = ["--data-dir", str(data_dir), "--sync", "NORMAL", "--no-analytics"]
+    with running_server(options, data_dir.parent / "server.log") as started:
+        yield started
 
 
 def cpu_seconds(pid: int) -> float:

@@ -62,9 +62,8 @@ import bench_cluster
 from bench_cluster import Cluster, cpu_seconds, now_ms, percentile, produce_all
 from bench_http import bodies as views_bodies
 from bench_http import ingest as http_ingest
-from bench_http import machine
+from bench_http import machine, running_server
 from rankstream.devservices.kafka import KafkaBroker
-from rankstream.devservices.ports import LOOPBACK, free_port
 from rankstream.devservices.redis import RedisServer
 from rankstream.generator.game import GameModel, GameSpec
 from rankstream.generator.producer import producer_config
@@ -181,29 +180,9 @@ def fresh_figures(players: list[float], teams: list[float]) -> dict[str, Any]:
 @contextlib.contextmanager
 def serve(work: Path, name: str, env: dict[str, str] | None) -> Iterator[tuple[str, int]]:
     """``rankstream serve --no-analytics`` on a free loopback port: (its URL, its pid)."""
-    port = free_port()
-    command = [sys.executable, "-m", "rankstream", "serve", "--host", LOOPBACK, "--port",
-               str(port), "--data-dir", str(work / name), "--no-analytics"]  # fmt: skip
-    url = f"http://{LOOPBACK}:{port}"
-    with open(work / f"{name}.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start:\n{(work / f'{name}.log').read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        yield url, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    options = ["--data-dir", str(work / name), "--no-analytics"]
+    with running_server(options, work / f"{name}.log", env) as started:
+        yield started
 
 
 def embedded_ingest(url: str, pid: int, posts: list[bytes]) -> dict[str, Any]:

@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ import httpx
 import msgspec
 import numpy as np
 
+from rankstream.devservices.ports import LOOPBACK, free_port
 from rankstream.generator.sender import send
 from rankstream.generator.traffic import TrafficModel, TrafficSpec, View
 
@@ -122,31 +122,29 @@ class Connection:
 # ---------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
-def server(data_dir: Path, sync: str) -> Iterator[int]:
-    """``rankstream serve`` on a free loopback port; yields the port once healthy."""
+def running_server(
+    options: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``rankstream serve`` with ``options`` on a free loopback port (its output in
+    ``log_path``); yields its URL and process id once ``/health`` answers, and stops it
+    (SIGTERM, then SIGKILL after 60 s) on leaving."""
     port = free_port()
-    command = [sys.executable, "-m", "rankstream", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data_dir), "--sync", sync]
-    log_path = data_dir.parent / "server.log"
+    command = [sys.executable, "-m", "rankstream", "serve", "--host", LOOPBACK,
+               "--port", str(port), *options]  # fmt: skip
+    url = f"http://{LOOPBACK}:{port}"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.05)
-        yield port
+        yield url, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -154,6 +152,14 @@ def server(data_dir: Path, sync: str) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def server(data_dir: Path, sync: str) -> Iterator[int]:
+    """``rankstream serve`` on a free loopback port; yields the port once healthy."""
+    options = ["--data-dir", str(data_dir), "--sync", sync]
+    with running_server(options, data_dir.parent / "server.log") as (url, _):
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _null_sink(port: int, ready: Any) -> None:
